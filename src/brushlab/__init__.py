@@ -1,0 +1,5 @@
+"""brushlab: AI segmentation of microscopy images in a notebook cell."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
