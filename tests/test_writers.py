@@ -1,0 +1,266 @@
+"""Tests of brushlab.writers: atomic writes that brushlab.images reads back."""
+
+from __future__ import annotations
+
+import doctest
+
+import h5py
+import imageio.v3
+import numpy as np
+import pytest
+import tifffile
+import xarray as xr
+import zarr
+
+from brushlab import writers
+from brushlab.errors import ImageError
+from brushlab.images import imread, spacing_of
+from brushlab.writers import atomic_path, write_image
+
+RNG = np.random.default_rng(42)
+
+
+def _data(shape, dtype):
+    if np.dtype(dtype) == bool:
+        return RNG.random(shape) > 0.5
+    return (RNG.random(shape) * 100).astype(dtype)
+
+
+def _readable(path, kind):
+    return f"{path}/data" if kind == "h5" else path
+
+
+# -- round trips --------------------------------------------------------------------------
+
+FULL = [  # formats that keep dims, dtype, spacing and unit
+    ("tif", "uint8"), ("tif", "uint16"), ("tif", "float32"),  # ImageJ
+    ("tif", "bool"), ("tif", "int16"), ("tif", "int32"), ("tif", "float64"),  # OME
+    ("tif", "int64"), ("tif", "uint64"), ("tif", "float16"),  # tifffile's shaped TIFF
+    ("h5", "uint8"), ("h5", "int64"), ("h5", "bool"), ("h5", "float64"),
+    ("zarr", "uint16"), ("zarr", "int64"), ("zarr", "bool"), ("zarr", "float32"),
+]
+SHAPES = [("yx", (5, 6)), ("zyx", (3, 5, 6)), ("cyx", (2, 5, 6)), ("tzcyx", (2, 3, 2, 5, 6)),
+          ("cyx", (1, 5, 6)), ("zyx", (1, 5, 6))]
+
+
+@pytest.mark.parametrize(("suffix", "dtype"), FULL)
+@pytest.mark.parametrize(("dims", "shape"), SHAPES)
+def test_round_trip_keeps_everything(tmp_path, suffix, dtype, dims, shape):
+    data = _data(shape, dtype)
+    spacing = {"z": 2.0, "y": 0.5, "x": 0.3} if "z" in dims else {"y": 0.5, "x": 0.3}
+    path = write_image(tmp_path / f"image.{suffix}", data, dims=dims, spacing=spacing,
+                       unit="micrometer")
+    assert path == tmp_path / f"image.{suffix}" and path.exists()
+    image = imread(_readable(path, suffix))
+    expected = xr.DataArray(data, dims=tuple(dims)).transpose(*image.dims)
+    assert set(image.dims) == set(dims) and image.dtype == data.dtype
+    np.testing.assert_array_equal(image.values, expected.values)
+    assert spacing_of(image) == pytest.approx(spacing)
+    assert image.attrs["unit"] == "micrometer"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+@pytest.mark.parametrize("suffix", ["tif", "h5", "zarr"])
+def test_unknown_spacing_stays_unknown(tmp_path, suffix):
+    path = write_image(tmp_path / f"plain.{suffix}", _data((3, 5, 6), "float32"))
+    image = imread(_readable(path, suffix))
+    assert image.dims == ("z", "y", "x")
+    assert spacing_of(image) == {"z": 1.0, "y": 1.0, "x": 1.0} and image.attrs["unit"] == "pixel"
+
+
+@pytest.mark.parametrize(("shape", "dtype"), [((5, 6), "uint8"), ((5, 6), "uint16"),
+                                              ((5, 6), "bool"), ((5, 6, 3), "uint8"),
+                                              ((5, 6, 4), "uint8")])
+def test_png_round_trip(tmp_path, shape, dtype):
+    data = _data(shape, dtype)
+    image = imread(write_image(tmp_path / "picture.png", data))
+    assert image.dtype == data.dtype and image.shape == shape
+    np.testing.assert_array_equal(image.values, data)
+
+
+@pytest.mark.parametrize(("shape", "dims"), [((5, 6), "yx"), ((3, 5, 6), "zyx"),
+                                             ((5, 6, 3), "yxc"), ((2, 3, 5, 6, 2), "tzyxc")])
+def test_npy_round_trip(tmp_path, shape, dims):
+    data = _data(shape, "int32")
+    image = imread(write_image(tmp_path / "array.npy", data))
+    assert image.dims == tuple(dims)
+    np.testing.assert_array_equal(image.values, data)
+
+
+def test_dataarray_gives_dims_spacing_and_unit(tmp_path):
+    data = xr.DataArray(_data((2, 5, 6), "uint16"), dims=("c", "y", "x"),
+                        attrs={"spacing": {"y": 0.2, "x": 0.1}, "unit": "nm"})
+    image = imread(write_image(tmp_path / "image.tif", data))
+    assert image.sizes == {"y": 5, "x": 6, "c": 2}
+    assert spacing_of(image) == pytest.approx({"y": 0.2, "x": 0.1})
+    assert image.attrs["unit"] == "nanometer"
+    override = imread(write_image(tmp_path / "other.zarr", data, spacing={"x": 5.0}, unit="um"))
+    assert spacing_of(override) == {"y": 0.2, "x": 5.0} and override.attrs["unit"] == "micrometer"
+
+
+def test_explicit_format_and_aliases(tmp_path):
+    data = _data((5, 6), "uint8")
+    for name, kind in [("a.bin", "npy"), ("b.dat", "TIF"), ("c.raw", "hdf5")]:
+        path = write_image(tmp_path / name, data, format=kind)
+        assert path.exists()
+    np.testing.assert_array_equal(np.load(tmp_path / "a.bin"), data)
+    with h5py.File(tmp_path / "c.raw", "r") as handle:
+        np.testing.assert_array_equal(handle["data"][()], data)
+    assert tifffile.imread(tmp_path / "b.dat").shape == (5, 6)
+
+
+def test_hdf5_dataset_path_keeps_other_datasets(tmp_path):
+    path = tmp_path / "project.h5"
+    write_image(path, _data((5, 6), "uint8"))
+    written = write_image(f"{path}/labels/run1", _data((3, 5, 6), "uint16"), dims="zyx")
+    assert written == path
+    assert imread(f"{path}/data").dims == ("y", "x")
+    assert imread(f"{path}/labels/run1").dims == ("z", "y", "x")
+    replaced = _data((4, 4), "float32")
+    write_image(f"{path}/data", replaced)
+    np.testing.assert_array_equal(imread(f"{path}/data").values, replaced)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["project.h5"]
+
+
+def test_zarr_replaces_an_existing_folder(tmp_path):
+    path = tmp_path / "image.zarr"
+    write_image(path, _data((3, 5, 6), "uint8"))
+    write_image(path, _data((5, 6), "float32"))
+    image = imread(path)
+    assert image.dims == ("y", "x") and image.dtype == np.float32
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["image.zarr"]
+
+
+# -- errors -------------------------------------------------------------------------------
+
+
+def test_unknown_format_lists_supported(tmp_path):
+    with pytest.raises(ImageError, match="unknown image format 'jpeg2000'") as info:
+        write_image(tmp_path / "a.jp2", _data((5, 6), "uint8"), format="jpeg2000")
+    assert "tiff, png, npy, h5, zarr" in str(info.value)
+    with pytest.raises(ImageError, match="extension '.jp2'") as info:
+        write_image(tmp_path / "a.jp2", _data((5, 6), "uint8"))
+    assert ".tif" in str(info.value) and "format=" in str(info.value)
+
+
+@pytest.mark.parametrize(("shape", "dtype", "dims", "message"), [
+    ((5, 6), "float32", None, "cannot hold float32"),
+    ((5, 6, 3), "uint16", "yxc", "cannot hold uint16 pixels with channels"),
+    ((3, 5, 6), "uint8", "zyx", "grey"),
+    ((5, 6, 2), "uint8", "yxc", "3 or 4 channels"),
+])
+def test_png_refuses_what_it_cannot_hold(tmp_path, shape, dtype, dims, message):
+    with pytest.raises(ImageError, match=message) as info:
+        write_image(tmp_path / "out.png", _data(shape, dtype), dims=dims)
+    assert "format='tiff'" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_spacing_and_data(tmp_path):
+    data = _data((5, 6), "uint8")
+    with pytest.raises(ImageError, match=r"spacing names \['z'\]"):
+        write_image(tmp_path / "a.tif", data, spacing={"z": 2.0})
+    with pytest.raises(ImageError, match="positive finite"):
+        write_image(tmp_path / "a.tif", data, spacing={"x": 0.0})
+    with pytest.raises(ImageError, match="needs pixels"):
+        write_image(tmp_path / "a.tif", str(tmp_path / "b.tif"))
+    with pytest.raises(ImageError, match="bool, integer or float"):
+        write_image(tmp_path / "a.npy", np.array([["a"]]))
+    with pytest.raises(ImageError, match="does not exist; create it first"):
+        write_image(tmp_path / "missing" / "a.tif", data)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_non_hdf5_target_is_not_touched(tmp_path):
+    path = tmp_path / "notes.h5"
+    path.write_text("not hdf5")
+    with pytest.raises(ImageError, match="not a readable HDF5 file"):
+        write_image(path, _data((5, 6), "uint8"))
+    assert path.read_text() == "not hdf5"
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.h5"]
+
+
+# -- atomicity ----------------------------------------------------------------------------
+
+
+def test_atomic_path_success_and_failure(tmp_path):
+    target = tmp_path / "result.txt"
+    with atomic_path(target) as temp:
+        assert temp.parent == tmp_path and temp.suffix == ".txt" and temp != target
+        temp.write_text("new")
+    assert target.read_text() == "new"
+    with pytest.raises(RuntimeError), atomic_path(target) as temp:
+        temp.write_text("half")
+        raise RuntimeError("crash")
+    assert target.read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["result.txt"]
+
+
+def test_atomic_path_replaces_folders(tmp_path):
+    target = tmp_path / "out.zarr"
+    (target / "old").mkdir(parents=True)
+    with atomic_path(target) as temp:
+        (temp / "new").mkdir(parents=True)
+    assert [p.name for p in target.iterdir()] == ["new"]
+    with pytest.raises(RuntimeError), atomic_path(target) as temp:
+        (temp / "broken").mkdir(parents=True)
+        raise RuntimeError("crash")
+    assert [p.name for p in target.iterdir()] == ["new"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out.zarr"]
+
+
+def _half_then_fail(original):
+    def write(*args, **kwargs):
+        original(*args, **kwargs)
+        raise OSError("disk full")
+    return write
+
+
+def _break_writer(monkeypatch, kind):
+    if kind == "tif":
+        monkeypatch.setattr(tifffile, "imwrite", _half_then_fail(tifffile.imwrite))
+    elif kind == "png":
+        monkeypatch.setattr(imageio.v3, "imwrite", _half_then_fail(imageio.v3.imwrite))
+    elif kind == "npy":
+        monkeypatch.setattr(np, "save", _half_then_fail(np.save))
+    elif kind == "h5":
+        monkeypatch.setattr(h5py.Group, "create_dataset",
+                            _half_then_fail(h5py.Group.create_dataset))
+    else:
+        def open_array(*args, **kwargs):
+            array = original(*args, **kwargs)
+            array[...] = 0
+            raise OSError("disk full")
+        original = zarr.open_array
+        monkeypatch.setattr(zarr, "open_array", open_array)
+
+
+@pytest.mark.parametrize("kind", ["tif", "png", "npy", "h5", "zarr"])
+def test_failed_write_leaves_nothing(tmp_path, monkeypatch, kind):
+    _break_writer(monkeypatch, kind)
+    with pytest.raises(OSError, match="disk full"):
+        write_image(tmp_path / f"out.{kind}", _data((5, 6), "uint8"))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["tif", "png", "npy", "h5", "zarr"])
+def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch, kind):
+    old = _data((5, 6), "uint8")
+    path = write_image(tmp_path / f"out.{kind}", old)
+    _break_writer(monkeypatch, kind)
+    with pytest.raises(OSError, match="disk full"):
+        write_image(path, _data((7, 8), "uint8"))
+    np.testing.assert_array_equal(imread(_readable(path, kind)).values, old)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+@pytest.mark.gpu
+def test_cupy_data_is_written(tmp_path):
+    cupy = pytest.importorskip("cupy", reason="needs cupy and a CUDA GPU")
+    data = cupy.arange(30, dtype=cupy.uint16).reshape(5, 6)
+    image = imread(write_image(tmp_path / "gpu.tif", data))
+    np.testing.assert_array_equal(image.values, cupy.asnumpy(data))
+
+
+def test_docstring_examples_run():
+    assert doctest.testmod(writers).failed == 0
