@@ -122,6 +122,16 @@ def test_hdf5_dataset_path_keeps_other_datasets(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["project.h5"]
 
 
+def test_hdf5_group_is_not_overwritten(tmp_path):
+    path = tmp_path / "project.h5"
+    write_image(f"{path}/labels/run1", _data((5, 6), "uint8"))
+    with pytest.raises(ImageError, match="holds a group 'labels'") as info:
+        write_image(f"{path}/labels", _data((5, 6), "uint8"))
+    assert "'labels/image'" in str(info.value)
+    assert imread(f"{path}/labels/run1").shape == (5, 6)
+    assert [p.name for p in tmp_path.iterdir()] == ["project.h5"]
+
+
 def test_zarr_replaces_an_existing_folder(tmp_path):
     path = tmp_path / "image.zarr"
     write_image(path, _data((3, 5, 6), "uint8"))

@@ -1,5 +1,31 @@
-"""brushlab: AI segmentation of microscopy images in a notebook cell."""
+"""brushlab: AI segmentation of microscopy images in a notebook cell.
+
+The headless core: :func:`imread` loads any image as an ``xarray.DataArray``
+with dims from ``t, z, y, x, c``; :class:`FeatureSet` computes ilastik's filter
+families; :class:`PixelClassifier` trains a random forest from sparse labels and
+predicts probabilities, segmentation and uncertainty, tile by tile.
+"""
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+from . import errors, images
+from .classifier import PixelClassifier, load_classifier
+from .errors import BrushlabError
+from .features import FeatureSet
+from .images import as_image, imread
+from .writers import write_image
+
+__all__ = [
+    "__version__",
+    "BrushlabError",
+    "FeatureSet",
+    "PixelClassifier",
+    "as_image",
+    "errors",
+    "images",
+    "imread",
+    "load_classifier",
+    "write_image",
+]

@@ -9,6 +9,7 @@ the path the pixels came from (``"array"`` for in-memory data).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -296,21 +297,18 @@ def _read_path(text: str) -> _Raw:
     if not path.exists():
         raise ImageError(f"no file or folder at {path} (absolute: {path.absolute()}); "
                          "check the spelling and the current directory")
-    if h5:
-        key = h5[1]
-        return _guarded(path, "HDF5", lambda file: _read_h5(file, key))
-    if path.is_dir():
-        return _guarded(path, "Zarr", _read_zarr)
     suffix = path.suffix.lower()
-    if suffix not in _READERS:
+    reader: Callable[[Path], _Raw]
+    if h5:
+        name, reader = "HDF5", functools.partial(_read_h5, key=h5[1])
+    elif path.is_dir():
+        name, reader = "Zarr", _read_zarr
+    elif suffix in _READERS:
+        name, reader = _READERS[suffix]
+    else:
         raise ImageError(f"cannot read {path}: unknown extension {suffix!r}. Supported are "
                          f"{_SUPPORTED}; convert the file, or load it yourself and pass the "
                          "array")
-    name, reader = _READERS[suffix]
-    return _guarded(path, name, reader)
-
-
-def _guarded(path: Path, name: str, reader: Callable[[Path], _Raw]) -> _Raw:
     try:
         return reader(path)
     except ImageError:

@@ -289,6 +289,9 @@ def _write_h5(target: Path, image: xr.DataArray, key: str) -> Path:
             raise ImageError(f"cannot add dataset {key!r} to {target}: it is not a readable "
                              "HDF5 file; choose another path or delete it first") from exc
         with handle:
+            if isinstance(handle.get(key), h5py.Group):
+                raise ImageError(f"{target} holds a group {key!r}, which writing would delete; "
+                                 f"choose another dataset name, e.g. '{key}/image'")
             if key in handle:
                 del handle[key]
             dataset = handle.create_dataset(key, data=image.values)
