@@ -27,10 +27,8 @@ __all__ = ["DIMS", "as_image", "imread", "spacing_of"]
 
 DIMS = ("t", "z", "y", "x", "c")
 _SPATIAL = ("z", "y", "x")
-_SUPPORTED = (
-    ".png, .jpg/.jpeg, .tif/.tiff (OME-TIFF and ImageJ too), .npy, "
-    "'file.h5/dataset' (.h5/.hdf5/.hdf) and .zarr folders (OME-Zarr too)"
-)
+_SUPPORTED = (".png, .jpg/.jpeg, .tif/.tiff (OME-TIFF and ImageJ too), .npy, 'file.h5/dataset' "
+              "(.h5/.hdf5/.hdf) and .zarr folders (OME-Zarr too)")
 _H5_PATH = re.compile(r"^(.*?\.(?:h5|hdf5|hdf))(?:[/\\](.*))?$", re.IGNORECASE)
 _TIFF_AXES = {"T": "t", "Z": "z", "Y": "y", "X": "x", "C": "c", "S": "c"}
 _MARKER = re.compile(r"brushlab_dims=([tzyxc]+)")

@@ -54,7 +54,8 @@ def simulate_scribbles(
         uint8 labels, 0 = unlabelled.
     """
     from skimage.draw import line
-    from skimage.morphology import binary_erosion, disk, skeletonize
+    from scipy.ndimage import binary_erosion
+    from skimage.morphology import disk, skeletonize
 
     if truth.ndim != 2:
         raise ValueError("simulate_scribbles draws on 2D images; call it per slice")
@@ -63,7 +64,7 @@ def simulate_scribbles(
     out = np.zeros(truth.shape, dtype=np.uint8)
     for label, value in enumerate(values, start=1):
         mask = truth == value
-        core = binary_erosion(mask, disk(margin)) if margin > 0 else mask
+        core = binary_erosion(mask, structure=disk(margin)) if margin > 0 else mask
         if core.sum() < 10 * stroke_length:
             core = skeletonize(mask)
         ys, xs = np.nonzero(core)

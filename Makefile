@@ -1,0 +1,52 @@
+# brushlab: two commands do all set-up on a fresh machine.
+#   make demo              install into .venv and open the quickstart notebook in JupyterLab
+#   make demo HEADLESS=1   run the quickstart pipeline without a browser (writes demo_output/)
+#   make test              install and run every check: ruff, mypy, pytest
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HEADLESS ?=
+PORT ?= 8888
+
+.PHONY: test demo lint typecheck unit bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	touch $@
+
+$(VENV)/.installed-notebook: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[notebook]"
+	touch $@
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check src tests benchmarks
+
+typecheck: $(VENV)/.installed-test
+	$(BIN)/mypy
+
+unit: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q
+
+test: lint typecheck unit
+
+ifeq ($(HEADLESS),)
+demo: $(VENV)/.installed-notebook
+	$(BIN)/python -m brushlab.demo --check
+	@echo "Opening JupyterLab on notebooks/01_quickstart.ipynb (Ctrl-C to stop)."
+	@echo "No browser here? Open the http://127.0.0.1:$(PORT)/lab?token=... URL printed below."
+	$(BIN)/jupyter lab notebooks/01_quickstart.ipynb --ip=127.0.0.1 --port=$(PORT) \
+		$(if $(filter 0,$(shell id -u)),--allow-root,)
+else
+demo: $(VENV)/.installed-test
+	$(BIN)/python -m brushlab.demo --out demo_output
+endif
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/bench_core.py
+
+clean:
+	rm -rf $(VENV) demo_output .pytest_cache .mypy_cache .ruff_cache
