@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 import brushlab
 from brushlab.testing import f1_score, simulate_scribbles
@@ -21,13 +20,15 @@ def _isbi():
 
 
 def test_membrane_f1_at_least_skimage_sklearn_baseline():
-    from sklearn.ensemble import RandomForestClassifier
     from skimage.feature import multiscale_basic_features
+    from sklearn.ensemble import RandomForestClassifier
 
     images, truth = _isbi()
     # 1 = membrane (truth 0), 2 = cell interior (truth 255): short strokes, < 1 % of pixels
     scribbles = [
-        simulate_scribbles(truth[i], classes=[0, 255], strokes_per_class=25, stroke_length=20, seed=i)
+        simulate_scribbles(
+            truth[i], classes=[0, 255], strokes_per_class=25, stroke_length=20, seed=i
+        )
         for i in TRAIN
     ]
     fraction = np.mean([(s > 0).mean() for s in scribbles])
@@ -42,7 +43,9 @@ def test_membrane_f1_at_least_skimage_sklearn_baseline():
         feats = multiscale_basic_features(images[i])
         x.append(feats[s > 0])
         y.append(s[s > 0])
-    rf = RandomForestClassifier(100, n_jobs=-1, random_state=0).fit(np.concatenate(x), np.concatenate(y))
+    rf = RandomForestClassifier(100, n_jobs=-1, random_state=0).fit(
+        np.concatenate(x), np.concatenate(y)
+    )
     theirs = []
     for i in TEST:
         feats = multiscale_basic_features(images[i])
@@ -53,12 +56,18 @@ def test_membrane_f1_at_least_skimage_sklearn_baseline():
     assert np.mean(ours) > 0.6  # far from chance: membranes are ~22 % of pixels
 
 
-@pytest.mark.parametrize("k", ["00", "06"])
-def test_bbbc039_nuclei_from_scribbles(k):
+def test_bbbc039_nuclei_from_scribbles():
     root = shared_data("bbbc039")
-    image = brushlab.imread(root / f"image_{k}.tif").values
-    mask = brushlab.imread(root / f"mask_{k}.png").values[..., 0] > 0
-    scribbles = simulate_scribbles(mask.astype(np.uint8), classes=[0, 1], strokes_per_class=10, seed=1)
-    clf = brushlab.PixelClassifier(random_state=0).fit(image, scribbles)
-    f1 = f1_score(clf.predict(image).segmentation.values == 2, mask)
-    assert f1 > 0.8, f1
+    scores = []
+    for path in sorted(root.glob("image_*.tif")):
+        k = path.stem.split("_")[1]
+        image = brushlab.imread(path).values
+        mask = brushlab.imread(root / f"mask_{k}.png").values[..., 0] > 0
+        scribbles = simulate_scribbles(
+            mask.astype(np.uint8), classes=[0, 1], strokes_per_class=10, seed=1
+        )
+        clf = brushlab.PixelClassifier(n_trees=50, random_state=0).fit(image, scribbles)
+        scores.append(f1_score(clf.predict(image).segmentation.values == 2, mask))
+    print(f"BBBC039 nucleus pixel F1 over {len(scores)} images: {np.mean(scores):.3f}")
+    assert len(scores) >= 10
+    assert np.mean(scores) > 0.85

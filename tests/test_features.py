@@ -73,10 +73,17 @@ def test_all_has_49_channels_in_2d():
     assert fs.n_features(ndim=3) == 61  # 7 smoothing, 3 x 6 scalar, 2 x 6 x 3 eigenvalues
 
 
-@pytest.mark.parametrize("family", [
-    "gaussian_smoothing", "laplacian_of_gaussian", "gaussian_gradient_magnitude",
-    "difference_of_gaussians", "structure_tensor_eigenvalues", "hessian_of_gaussian_eigenvalues",
-])
+@pytest.mark.parametrize(
+    "family",
+    [
+        "gaussian_smoothing",
+        "laplacian_of_gaussian",
+        "gaussian_gradient_magnitude",
+        "difference_of_gaussians",
+        "structure_tensor_eigenvalues",
+        "hessian_of_gaussian_eigenvalues",
+    ],
+)
 def test_family_matches_reference_2d(family, smooth_image):
     scales = [0.7, 1.6, 5.0] + ([0.3] if family == "gaussian_smoothing" else [])
     fs = FeatureSet({family: scales})
@@ -160,13 +167,16 @@ def test_default_preset_is_documented_subset_of_all():
     assert "default" in (FeatureSet.default.__doc__ or "").lower() or FeatureSet.default.__doc__
 
 
-@pytest.mark.parametrize("bad", [
-    {"sobel": [1.0]},
-    {"gaussian_smoothing": [-1.0]},
-    {"gaussian_smoothing": [float("nan")]},
-    {"hessian": [0.3]},
-    {},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"sobel": [1.0]},
+        {"gaussian_smoothing": [-1.0]},
+        {"gaussian_smoothing": [float("nan")]},
+        {"hessian": [0.3]},
+        {},
+    ],
+)
 def test_bad_selection_raises_feature_error(bad):
     with pytest.raises(FeatureError):
         FeatureSet(bad)

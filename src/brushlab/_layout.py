@@ -33,7 +33,7 @@ def split_frames(img: xr.DataArray, device: str | None = None) -> Frames:
     """Split ``img`` into per-time ``(C, *spatial)`` arrays, moved to ``device`` if given."""
     from .images import spacing_of
 
-    spatial = [d for d in ("z", "y", "x") if d in img.dims]
+    spatial: list[str] = [d for d in ("z", "y", "x") if d in img.dims]
     sp = spacing_of(img)
     spacing = [float(sp.get(d, 1.0)) for d in spatial]
     order = [d for d in ("t", "c") if d in img.dims] + spatial

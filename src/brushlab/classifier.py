@@ -105,7 +105,9 @@ class PixelClassifier:
         self._model: Any = None
 
     # -- training --------------------------------------------------------------
-    def fit(self, images: Any, labels: Any, class_names: Sequence[str] | None = None) -> PixelClassifier:
+    def fit(
+        self, images: Any, labels: Any, class_names: Sequence[str] | None = None
+    ) -> PixelClassifier:
         """Train on one or several images with sparse labels.
 
         Parameters
@@ -165,7 +167,9 @@ class PixelClassifier:
                 f"only class {int(present[0])} is labelled: paint at least two classes to train"
             )
         n_classes = int(max(present.max(), len(class_names) if class_names else 0))
-        names = list(class_names) if class_names else [f"class {k}" for k in range(1, n_classes + 1)]
+        names = (
+            list(class_names) if class_names else [f"class {k}" for k in range(1, n_classes + 1)]
+        )
         if len(names) < int(present.max()):
             raise LabelError(
                 f"labels go up to {int(present.max())} but only {len(names)} class names were given"
@@ -177,7 +181,9 @@ class PixelClassifier:
         self._model = model
         self.class_names = [str(n) for n in names]
         self.n_channels, self.spatial_ndim = n_channels, ndim
-        counts = {self.class_names[k - 1]: int((y_all == k).sum()) for k in range(1, len(names) + 1)}
+        counts = {
+            self.class_names[k - 1]: int((y_all == k).sum()) for k in range(1, len(names) + 1)
+        }
         self.training = {
             "labelled_pixels": counts,
             "n_images": len(image_list),
@@ -302,15 +308,11 @@ class PixelClassifier:
         def one(job: tuple[int, tuple[slice, ...]]) -> None:
             fi, t = job
             block = read_with_halo(frames[fi], t, halo)
-            if not bool(array_module(block).isfinite(block).all()):
-                raise ImageError(
-                    "the image contains NaN or infinite pixels: replace them (e.g. numpy.nan_to_num) "
-                    "before predicting"
-                )
             origin = [s.start - h for s, h in zip(t, halo)]
             feats = self.features.compute_block(block, spacing, halo, origin)
             p = self._predict_features(feats)
-            proba[(fi, slice(None), *t)] = p
+            index: tuple[Any, ...] = (fi, slice(None), *t)
+            proba[index] = p
             done[0] += 1
             if progress is not None:
                 progress(done[0], len(jobs))
@@ -360,7 +362,7 @@ class PixelClassifier:
         coords: dict[str, Any] = {"class": names}
         for d in dims:
             if d in img.coords:
-                coords[d] = img.coords[d]
+                coords[str(d)] = img.coords[d]
         data: dict[str, Any] = {}
         if "probabilities" in outputs:
             data["probabilities"] = (["class", *dims], p)
@@ -490,13 +492,14 @@ def _check_image(img: xr.DataArray, *, where: str) -> None:
             f"{where} has dims {img.dims}; brushlab needs at least y and x: pass dims= to imread"
         )
     dtype = img.dtype
-    if not (np.issubdtype(dtype, np.number) or dtype == bool):
+    if not (np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_)):
         raise ImageError(f"{where} has dtype {dtype}; brushlab needs a numeric image")
     if np.issubdtype(dtype, np.floating):
         xp = array_module(img.data)
         if not bool(xp.isfinite(img.data).all()):
             raise ImageError(
-                f"{where} contains NaN or infinite pixels: replace them (e.g. numpy.nan_to_num) first"
+                f"{where} contains NaN or infinite pixels: "
+                "replace them (e.g. with numpy.nan_to_num) first"
             )
 
 

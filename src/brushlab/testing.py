@@ -53,8 +53,8 @@ def simulate_scribbles(
     ndarray
         uint8 labels, 0 = unlabelled.
     """
-    from skimage.draw import line
     from scipy.ndimage import binary_erosion
+    from skimage.draw import line
     from skimage.morphology import disk, skeletonize
 
     if truth.ndim != 2:

@@ -27,7 +27,7 @@ def iter_tiles(
     ``tile_shape=None`` (or an entry of None) means one tile along that axis.
     """
     if tile_shape is None:
-        tile_shape = [None] * len(shape)
+        tile_shape = [None] * len(shape)  # type: ignore[list-item]
     if len(tile_shape) != len(shape):
         raise ValueError(f"tile_shape {tuple(tile_shape)} does not match shape {tuple(shape)}")
     steps = [int(n) if t is None else max(1, int(t)) for n, t in zip(shape, tile_shape)]

@@ -54,7 +54,9 @@ def symmetric_eigenvalues(elements: Mapping[tuple[int, int], Any], ndim: int) ->
     p = xp.sqrt((b00 * b00 + b11 * b11 + b22 * b22 + 2.0 * p1) / 6.0)
     safe = xp.where(p > 0, p, 1.0)
     det = (
-        b00 * (b11 * b22 - a12 * a12) - a01 * (a01 * b22 - a12 * a02) + a02 * (a01 * a12 - b11 * a02)
+        b00 * (b11 * b22 - a12 * a12)
+        - a01 * (a01 * b22 - a12 * a02)
+        + a02 * (a01 * a12 - b11 * a02)
     )
     r = xp.clip(det / (2.0 * safe**3), -1.0, 1.0)
     phi = xp.arccos(r) / 3.0

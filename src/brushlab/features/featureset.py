@@ -113,7 +113,9 @@ class FeatureSet:
             raise FeatureError("a FeatureSet needs at least one (family, sigma) pair")
         self._features = tuple(sorted(chosen))
         if isinstance(compute_in_2d, bool):
-            self._in_2d = frozenset(f.sigma for f in self._features) if compute_in_2d else frozenset()
+            self._in_2d = (
+                frozenset(f.sigma for f in self._features) if compute_in_2d else frozenset()
+            )
         else:
             self._in_2d = frozenset(float(s) for s in compute_in_2d)
         if not truncate > 0:
@@ -137,14 +139,15 @@ class FeatureSet:
 
     @classmethod
     def default(cls, **kwargs: Any) -> FeatureSet:
-        """The default set: all six families at 0.7, 1.6, 3.5 and 5.0, plus smoothing at 0.3.
+        """Return the default set: six families at 0.7, 1.0, 1.6, 3.5, 5.0; smoothing also at 0.3.
 
-        Chosen by measuring F1 and speed on the ISBI 2012 and BBBC039 data from
-        a few scribbles (see benchmarks/README.md): it matches the full 49-channel
-        set's accuracy at about half its cost (no sigma 10, whose kernels are the
-        most expensive, and no 1.0, which adds little next to 0.7 and 1.6).
+        41 channels in 2D. Chosen by measuring membrane F1 on ISBI 2012 and nucleus
+        F1 on BBBC039 from a few scribbles (``benchmarks/select_defaults.py``, figures
+        in benchmarks/README.md): it scored as well as the full 49-channel set (a
+        little better on both) while skipping sigma 10, whose long kernels and
+        60-pixel halo make it the most expensive scale.
         """
-        return cls.all(scales=(0.3, 0.7, 1.6, 3.5, 5.0), **kwargs)
+        return cls.all(scales=(0.3, 0.7, 1.0, 1.6, 3.5, 5.0), **kwargs)
 
     # -- description -----------------------------------------------------------
     @property
@@ -167,7 +170,7 @@ class FeatureSet:
 
     def names(self, *, ndim: int = 2, n_channels: int = 1) -> list[str]:
         """Readable names of the output features for ``ndim`` spatial axes and ``n_channels``."""
-        out = []
+        out: list[str] = []
         for c in range(n_channels):
             suffix = f" [c{c}]" if n_channels > 1 else ""
             for f in self._features:
@@ -182,11 +185,13 @@ class FeatureSet:
         return out
 
     def n_features(self, *, ndim: int = 2, n_channels: int = 1) -> int:
-        """Number of output features for ``ndim`` spatial axes and ``n_channels``."""
+        """Count the output features for ``ndim`` spatial axes and ``n_channels``."""
         per = sum(self._channels_per_feature(f, ndim) for f in self._features)
         return per * n_channels
 
-    def _axis_sigmas(self, sigma: float, spacing: Sequence[float]) -> tuple[list[float], list[float]]:
+    def _axis_sigmas(
+        self, sigma: float, spacing: Sequence[float]
+    ) -> tuple[list[float], list[float]]:
         finest = min(spacing)
         ratios = [finest / s for s in spacing]
         sig = [sigma * r for r in ratios]
@@ -198,7 +203,9 @@ class FeatureSet:
         sig, _ = self._axis_sigmas(sigma, spacing)
         halo = [kernel_radius(s, self.truncate) for s in sig]
         if "structure_tensor_eigenvalues" in families:
-            halo = [h + kernel_radius(_ST_OUTER_RATIO * s, self.truncate) for h, s in zip(halo, sig)]
+            halo = [
+                h + kernel_radius(_ST_OUTER_RATIO * s, self.truncate) for h, s in zip(halo, sig)
+            ]
         return halo
 
     def halo(self, spacing: Sequence[float]) -> tuple[int, ...]:
@@ -333,15 +340,17 @@ class FeatureSet:
             yield ("gaussian_gradient_magnitude", sigma), xp.sqrt(sq)[None]
         if "structure_tensor_eigenvalues" in fams:
             osig = [s * _ST_OUTER_RATIO for s in sig]
-            prods = {}
-            for i, a in enumerate(active):
-                for j, b in enumerate(active):
-                    if j >= i:
-                        p = d[unit[i]] * d[unit[j]]
-                        g = gaussian_derivatives(
-                            p, [0.0, *osig], [zero], truncate=self.truncate, origin=deriv_origin
-                        )
-                        prods[(i, j)] = g[zero]
+            pairs = [(i, j) for i in range(len(active)) for j in range(i, len(active))]
+            # All products smoothed in one call: the pair index is one more batch axis.
+            stacked = xp.stack([d[unit[i]] * d[unit[j]] for i, j in pairs])
+            smoothed = gaussian_derivatives(
+                stacked,
+                [0.0, 0.0, *osig],
+                [(0, *zero)],
+                truncate=self.truncate,
+                origin=[0, *deriv_origin],
+            )[(0, *zero)]
+            prods = {pair: smoothed[k] for k, pair in enumerate(pairs)}
             ev = symmetric_eigenvalues(prods, len(active))
             yield ("structure_tensor_eigenvalues", sigma), xp.stack(ev)
         if "hessian_of_gaussian_eigenvalues" in fams:
@@ -397,7 +406,7 @@ class FeatureSet:
 
     # -- serialisation ---------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able description; :meth:`from_dict` rebuilds an equal FeatureSet."""
+        """Describe the set as JSON-able data; :meth:`from_dict` rebuilds an equal FeatureSet."""
         return {
             "selection": self.selection,
             "compute_in_2d": sorted(self._in_2d),
