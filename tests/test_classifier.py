@@ -210,3 +210,18 @@ def test_non_integer_and_negative_labels(rng):
         brushlab.PixelClassifier(SMALL).fit(img, labels * 0.5)
     with pytest.raises(LabelError, match="negative"):
         brushlab.PixelClassifier(SMALL).fit(img, labels.astype(int) - 1)
+
+
+@pytest.mark.gpu
+def test_gpu_prediction_matches_cpu(trained):
+    import cupy
+
+    clf, img = trained
+    cpu = clf.predict(img)
+    gpu = clf.predict(cupy.asarray(img))
+    diff = np.abs(gpu.probabilities.values - cpu.probabilities.values)
+    assert diff.max() < 0.05  # float32 feature noise may move a pixel across a split
+    assert (gpu.segmentation.values == cpu.segmentation.values).mean() > 0.999
+    clf.device = "gpu"
+    again = clf.predict(img)
+    np.testing.assert_array_equal(again.segmentation.values, gpu.segmentation.values)

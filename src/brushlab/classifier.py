@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -274,7 +275,8 @@ class PixelClassifier:
         tile_shape : sequence of int, optional
             Spatial tile (default: the classifier's); results do not depend on it.
         progress : callable, optional
-            Called as ``progress(done, total)`` after each tile.
+            Called as ``progress(done, total)`` after each tile (from worker
+            threads, one call at a time, with ``done`` counting up to ``total``).
 
         Returns
         -------
@@ -304,6 +306,7 @@ class PixelClassifier:
         proba = np.zeros((len(frames), k, *shape), dtype=np.float32)
         jobs = [(fi, t) for fi in range(len(frames)) for t in iter_tiles(shape, tile)]
         done = [0]
+        lock = threading.Lock()
 
         def one(job: tuple[int, tuple[slice, ...]]) -> None:
             fi, t = job
@@ -313,9 +316,10 @@ class PixelClassifier:
             p = self._predict_features(feats)
             index: tuple[Any, ...] = (fi, slice(None), *t)
             proba[index] = p
-            done[0] += 1
-            if progress is not None:
-                progress(done[0], len(jobs))
+            with lock:  # tiles finish on several threads; report each count once, in order
+                done[0] += 1
+                if progress is not None:
+                    progress(done[0], len(jobs))
 
         self._map(one, jobs)
         return self._result(proba, img, outputs)

@@ -268,10 +268,9 @@ def _predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                      "overwrite each other; predict them into separate --output folders")
     clf = load_classifier(args.model)
     classes = list(clf.class_names or [])
-    png = args.format == "png"
-    if png and clf.spatial_ndim != 2:
+    if args.format == "png" and clf.spatial_ndim != 2:
         raise ImageError(f"PNG holds 2D images only but {args.model} predicts "
-                            f"{clf.spatial_ndim}D images; choose --format tiff, npy, h5 or zarr")
+                         f"{clf.spatial_ndim}D images; choose --format tiff, npy, h5 or zarr")
     if args.jobs:
         clf.n_jobs = args.jobs
     outdir = Path(args.output)
@@ -279,7 +278,7 @@ def _predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     say: Callable[..., None] = (lambda *a: None) if args.quiet else print
     failed: list[tuple[str, str]] = []
     done = skipped = 0
-    for source, stem in zip(args.inputs, stems):
+    for i, (source, stem) in enumerate(zip(args.inputs, stems), 1):
         targets = _targets(stem, outdir, args, classes)
         todo = targets if args.overwrite else [t for t in targets if not t[2].exists()]
         if not todo:
@@ -287,7 +286,7 @@ def _predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             skipped += 1
             continue
         try:
-            _predict_one(clf, source, todo, args, png)
+            _predict_one(clf, source, todo, args, f"[{i}/{len(stems)}] {Path(source).name}")
         except (BrushlabError, OSError) as exc:  # report it, go on with the next input
             _error(f"{source}: {exc}")
             failed.append((source, str(exc)))
@@ -302,18 +301,18 @@ def _predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _predict_one(clf: PixelClassifier, source: str, todo: list[tuple[str, int | None, Path]],
-                 args: argparse.Namespace, png: bool) -> None:
+                 args: argparse.Namespace, label: str) -> None:
     from tqdm import tqdm
 
+    png = args.format == "png"
     image = imread(source, args.dims)
     if png and set(image.dims) - {"y", "x", "c"}:
         raise ImageError(f"PNG holds 2D images only but {source} has dims {image.dims}; "
-                            "choose --format tiff, npy, h5 or zarr")
+                         "choose --format tiff, npy, h5 or zarr")
     tile = (args.tile,) * (clf.spatial_ndim or 2) if args.tile else None
     lock = threading.Lock()
     quiet = args.quiet or not sys.stderr.isatty()
-    with tqdm(desc=Path(source).name, unit="tile", file=sys.stderr, disable=quiet,
-              leave=False) as bar:
+    with tqdm(desc=label, unit="tile", file=sys.stderr, disable=quiet, leave=False) as bar:
 
         def progress(finished: int, total: int) -> None:
             with lock:  # tiles finish on worker threads
@@ -329,9 +328,10 @@ def _predict_one(clf: PixelClassifier, source: str, todo: list[tuple[str, int | 
                     unit=None if png else unit)
 
 
-def _model_summary(clf: PixelClassifier, path: str) -> dict[str, Any]:
-    return {
-        "model": path,
+def _info(args: argparse.Namespace) -> int:
+    clf = load_classifier(args.model)
+    info: dict[str, Any] = {
+        "model": args.model,
         "classes": list(clf.class_names or []),
         "features": clf.features.selection,
         "n_features": len(clf.feature_names),
@@ -342,10 +342,6 @@ def _model_summary(clf: PixelClassifier, path: str) -> dict[str, Any]:
         "random_state": clf.random_state,
         "training": clf.training,
     }
-
-
-def _info(args: argparse.Namespace) -> int:
-    info = _model_summary(load_classifier(args.model), args.model)
     if args.json:
         print(json.dumps(info, indent=2, ensure_ascii=False))
         return EXIT_OK
