@@ -19,6 +19,7 @@ from ._layout import split_frames
 from .errors import ClassifierError, ImageError, LabelError, ModelFileError
 from .features import FeatureSet
 from .tiling import iter_tiles, read_with_halo
+from .validation import check_image, check_labels
 
 __all__ = ["PixelClassifier", "load_classifier", "OUTPUTS"]
 
@@ -142,7 +143,7 @@ class PixelClassifier:
         n_channels = ndim = None
         for i, (image, lab) in enumerate(zip(image_list, label_list)):
             img = as_image(image)
-            _check_image(img, where=f"training image {i}")
+            check_image(img, where=f"training image {i}")
             fr = split_frames(img, self._device_for(img.data))
             frames, spacing, ch, nd = fr.arrays, fr.spacing, fr.n_channels, fr.ndim
             if n_channels is None:
@@ -152,7 +153,7 @@ class PixelClassifier:
                     f"training image {i} has {ch} channel(s) and {nd} spatial dims, the first has "
                     f"{n_channels} and {ndim}: all training images need the same channels and dims"
                 )
-            lab_arr = _check_labels(lab, img, i)
+            lab_arr = check_labels(lab, img, i)
             lab_frames = lab_arr if "t" in img.dims else lab_arr[None]
             for data, lab_frame in zip(frames, lab_frames):
                 x, y = self._labelled_features(data, lab_frame, spacing)
@@ -293,7 +294,7 @@ class PixelClassifier:
         if unknown:
             raise ClassifierError(f"unknown outputs {sorted(unknown)}; choose from {OUTPUTS}")
         img = as_image(image)
-        _check_image(img, where="the image")
+        check_image(img, where="the image")
         fr = split_frames(img, self._device_for(img.data))
         frames, spacing, nd = fr.arrays, fr.spacing, fr.ndim
         self._check_compatible(fr.n_channels, nd)
@@ -486,53 +487,3 @@ def load_classifier(path: str | os.PathLike[str]) -> PixelClassifier:
         When the file is missing, corrupt, truncated, foreign or from a newer brushlab.
     """
     return PixelClassifier.load(path)
-
-
-def _check_image(img: xr.DataArray, *, where: str) -> None:
-    if any(n == 0 for n in img.shape):
-        raise ImageError(f"{where} is empty (shape {dict(img.sizes)}): load a non-empty image")
-    if not any(d in img.dims for d in ("y", "x")) or not {"y", "x"} <= set(img.dims):
-        raise ImageError(
-            f"{where} has dims {img.dims}; brushlab needs at least y and x: pass dims= to imread"
-        )
-    dtype = img.dtype
-    if not (np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_)):
-        raise ImageError(f"{where} has dtype {dtype}; brushlab needs a numeric image")
-    if np.issubdtype(dtype, np.floating):
-        xp = array_module(img.data)
-        if not bool(xp.isfinite(img.data).all()):
-            raise ImageError(
-                f"{where} contains NaN or infinite pixels: "
-                "replace them (e.g. with numpy.nan_to_num) first"
-            )
-
-
-def _check_labels(labels: Any, img: xr.DataArray, index: int) -> np.ndarray:
-    """Labels as an integer numpy array shaped like ``img`` without channels."""
-    from .images import imread
-
-    if isinstance(labels, (str, os.PathLike)):
-        labels = imread(labels).data
-    if isinstance(labels, xr.DataArray):
-        labels = labels.data
-    arr = to_numpy(labels)
-    expected = tuple(n for d, n in img.sizes.items() if d != "c")
-    if arr.shape != expected:
-        raise LabelError(
-            f"labels {index} have shape {arr.shape} but image {index} is {expected} "
-            f"(dims {[d for d in img.dims if d != 'c']}): labels must match the image without "
-            "its channel axis"
-        )
-    if arr.dtype == bool:
-        arr = arr.astype(np.uint8)
-    if not np.issubdtype(arr.dtype, np.integer):
-        if not np.issubdtype(arr.dtype, np.floating) or not np.all(np.isfinite(arr)):
-            raise LabelError(f"labels {index} must be integers (0 = unlabelled, 1..K = classes)")
-        if not np.array_equal(arr, np.round(arr)):
-            raise LabelError(
-                f"labels {index} hold non-integer values: use integers 0 (unlabelled) and 1..K"
-            )
-        arr = arr.astype(np.int64)
-    if arr.size and arr.min() < 0:
-        raise LabelError(f"labels {index} contain negative values; use 0 for unlabelled, 1..K")
-    return arr
