@@ -21,7 +21,7 @@ from .features import FeatureSet
 from .tiling import iter_tiles, read_with_halo
 from .validation import check_image, check_labels
 
-__all__ = ["PixelClassifier", "load_classifier", "OUTPUTS"]
+__all__ = ["PixelClassifier", "load_classifier", "derive_outputs", "OUTPUTS"]
 
 OUTPUTS = ("probabilities", "segmentation", "uncertainty", "confidence")
 _DEFAULT_TILE = {2: (256, 256), 3: (64, 128, 128)}
@@ -313,8 +313,7 @@ class PixelClassifier:
             fi, t = job
             block = read_with_halo(frames[fi], t, halo)
             origin = [s.start - h for s, h in zip(t, halo)]
-            feats = self.features.compute_block(block, spacing, halo, origin)
-            p = self._predict_features(feats)
+            p = self.predict_tile(block, halo=halo, origin=origin, spacing=spacing)
             index: tuple[Any, ...] = (fi, slice(None), *t)
             proba[index] = p
             with lock:  # tiles finish on several threads; report each count once, in order
@@ -324,6 +323,42 @@ class PixelClassifier:
 
         self._map(one, jobs)
         return self._result(proba, img, outputs)
+
+    def predict_tile(
+        self,
+        block: Any,
+        *,
+        halo: Sequence[int],
+        origin: Sequence[int],
+        spacing: Sequence[float] | None = None,
+    ) -> np.ndarray:
+        """Class probabilities of one tile: the building block of every prediction path.
+
+        In-memory :meth:`predict`, blockwise (Dask) prediction and the widget's
+        viewport all call this, so they agree bit for bit.
+
+        Parameters
+        ----------
+        block : array
+            ``(C, *spatial)`` pixels of the tile grown by ``halo`` on each side
+            (mirrored where the image ends; see :func:`brushlab.tiling.read_with_halo`).
+        halo : sequence of int
+            The halo ``block`` carries; at least ``self.features.halo(spacing)``.
+        origin : sequence of int
+            Global index of ``block``'s first pixel per spatial axis (tile start minus halo).
+        spacing : sequence of float, optional
+            Physical pixel size per spatial axis (1 when None).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(K, *tile)`` float32 probabilities, one row per class name.
+        """
+        self._require_trained()
+        ndim = block.ndim - 1
+        self._check_compatible(int(block.shape[0]), ndim)
+        sp = [1.0] * ndim if spacing is None else [float(v) for v in spacing]
+        return self._predict_features(self.features.compute_block(block, sp, halo, origin))
 
     def _predict_features(self, feats: Any) -> np.ndarray:
         """Class probabilities ``(K, *tile)`` from channel-first features ``(F, *tile)``."""
@@ -369,21 +404,8 @@ class PixelClassifier:
             if d in img.coords:
                 coords[str(d)] = img.coords[d]
         data: dict[str, Any] = {}
-        if "probabilities" in outputs:
-            data["probabilities"] = (["class", *dims], p)
-        if {"segmentation", "uncertainty", "confidence"} & set(outputs):
-            if len(names) >= 2:
-                top2 = np.partition(p, len(names) - 2, axis=0)[-2:]
-                p_max, p_second = top2[1], top2[0]
-            else:
-                p_max, p_second = p[0], np.zeros_like(p[0])
-            if "segmentation" in outputs:
-                dtype = np.min_scalar_type(len(names))
-                data["segmentation"] = (dims, (np.argmax(p, axis=0) + 1).astype(dtype))
-            if "uncertainty" in outputs:
-                data["uncertainty"] = (dims, (1.0 - (p_max - p_second)).astype(np.float32))
-            if "confidence" in outputs:
-                data["confidence"] = (dims, p_max.astype(np.float32))
+        for name, arr in derive_outputs(p, outputs).items():
+            data[name] = (["class", *dims] if name == "probabilities" else dims, arr)
         attrs = {k: v for k, v in img.attrs.items() if k in ("spacing", "unit", "source")}
         return xr.Dataset(data, coords=coords, attrs=attrs)
 
@@ -476,6 +498,43 @@ class PixelClassifier:
                 f"{path} is a brushlab model file with incomplete metadata ({exc}); re-save it"
             ) from exc
         return clf
+
+
+def derive_outputs(probabilities: np.ndarray, outputs: Sequence[str] = OUTPUTS) -> dict[str, Any]:
+    """Segmentation, uncertainty and confidence from class probabilities.
+
+    Parameters
+    ----------
+    probabilities : numpy.ndarray
+        ``(K, ...)`` probabilities, class first.
+    outputs : sequence of str
+        Which of :data:`OUTPUTS` to return.
+
+    Returns
+    -------
+    dict
+        ``probabilities`` (as given), ``segmentation`` (1..K, smallest unsigned
+        dtype), ``uncertainty`` (1 - (p_max - p_second), as ilastik) and
+        ``confidence`` (p_max), as asked.
+    """
+    p = probabilities
+    k = p.shape[0]
+    out: dict[str, Any] = {}
+    if "probabilities" in outputs:
+        out["probabilities"] = p
+    if {"segmentation", "uncertainty", "confidence"} & set(outputs):
+        if k >= 2:
+            top2 = np.partition(p, k - 2, axis=0)[-2:]
+            p_max, p_second = top2[1], top2[0]
+        else:
+            p_max, p_second = p[0], np.zeros_like(p[0])
+        if "segmentation" in outputs:
+            out["segmentation"] = (np.argmax(p, axis=0) + 1).astype(np.min_scalar_type(k))
+        if "uncertainty" in outputs:
+            out["uncertainty"] = (1.0 - (p_max - p_second)).astype(np.float32)
+        if "confidence" in outputs:
+            out["confidence"] = p_max.astype(np.float32)
+    return out
 
 
 def load_classifier(path: str | os.PathLike[str]) -> PixelClassifier:
