@@ -166,7 +166,7 @@ def test_no_labels_and_one_class(rng):
     img, labels = _two_region_image(rng)
     with pytest.raises(LabelError, match="at least two classes"):
         brushlab.PixelClassifier(SMALL).fit(img, np.zeros_like(labels))
-    with pytest.raises(LabelError, match="only class 1"):
+    with pytest.raises(LabelError, match="only class 'class 1'"):
         brushlab.PixelClassifier(SMALL).fit(img, (labels == 1).astype(np.uint8))
 
 

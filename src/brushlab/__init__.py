@@ -15,6 +15,7 @@ from .classifier import PixelClassifier, load_classifier
 from .errors import BrushlabError
 from .features import FeatureSet
 from .images import as_image, imread
+from .session import Session
 from .writers import write_image
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "BrushlabError",
     "FeatureSet",
     "PixelClassifier",
+    "Session",
     "as_image",
     "errors",
     "images",

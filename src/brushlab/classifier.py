@@ -24,8 +24,8 @@ from .validation import check_image, check_labels
 __all__ = ["PixelClassifier", "load_classifier", "derive_outputs", "OUTPUTS"]
 
 OUTPUTS = ("probabilities", "segmentation", "uncertainty", "confidence")
-_DEFAULT_TILE = {2: (256, 256), 3: (64, 128, 128)}
-_FIT_TILE = {2: (128, 128), 3: (32, 64, 64)}
+DEFAULT_TILE = {2: (256, 256), 3: (64, 128, 128)}
+FIT_TILE = {2: (128, 128), 3: (32, 64, 64)}
 
 
 class PixelClassifier:
@@ -162,39 +162,87 @@ class PixelClassifier:
         x_all = np.concatenate(xs) if xs else np.empty((0, 0), np.float32)
         y_all = np.concatenate(ys) if ys else np.empty(0, np.int64)
         present = np.unique(y_all)
-        if present.size == 0:
-            raise LabelError("the labels are all 0 (unlabelled): paint at least two classes")
-        if present.size == 1:
-            raise LabelError(
-                f"only class {int(present[0])} is labelled: paint at least two classes to train"
-            )
-        n_classes = int(max(present.max(), len(class_names) if class_names else 0))
+        n_classes = int(max(present.max(initial=0), len(class_names) if class_names else 0))
         names = (
             list(class_names) if class_names else [f"class {k}" for k in range(1, n_classes + 1)]
         )
+        return self.fit_features(
+            x_all,
+            y_all,
+            class_names=names,
+            n_channels=int(n_channels or 1),
+            spatial_ndim=int(ndim or 2),
+            n_images=len(image_list),
+            started=t0,
+        )
+
+    def fit_features(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        class_names: Sequence[str],
+        n_channels: int,
+        spatial_ndim: int,
+        n_images: int = 1,
+        model: Any = None,
+        started: float | None = None,
+    ) -> PixelClassifier:
+        """Train on feature rows already computed (the Session's cache uses this).
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            ``(n, n_features)`` float32 rows, in this classifier's feature order.
+        y : numpy.ndarray
+            ``(n,)`` class ids 1..K.
+        class_names : sequence of str
+            Names of classes 1..K.
+        n_channels, spatial_ndim : int
+            Channels and spatial dims of the images the rows come from.
+        n_images : int
+            Images the labels come from (recorded in :attr:`training`).
+        model : scikit-learn classifier, optional
+            Estimator to fit instead of a new one from this classifier's settings.
+        started : float, optional
+            ``time.perf_counter()`` when training began (for the training summary).
+
+        Returns
+        -------
+        PixelClassifier
+            ``self``, trained.
+        """
+        t0 = time.perf_counter() if started is None else started
+        present = np.unique(y)
+        if present.size == 0:
+            raise LabelError("the labels are all 0 (unlabelled): paint at least two classes")
+        names = [str(n) for n in class_names]
+        if present.size == 1:
+            k = int(present[0])
+            which = repr(names[k - 1]) if 0 < k <= len(names) else str(k)
+            raise LabelError(f"only class {which} is labelled: paint at least two classes to train")
         if len(names) < int(present.max()):
             raise LabelError(
                 f"labels go up to {int(present.max())} but only {len(names)} class names were given"
             )
         if len(set(names)) != len(names):
             raise LabelError(f"class names must be unique, got {names}")
-        model = self.estimator if self.estimator is not None else self._new_forest()
-        model.fit(x_all, y_all)
+        if model is None:
+            model = self.estimator if self.estimator is not None else self.new_forest()
+        model.fit(x, y)
         self._model = model
-        self.class_names = [str(n) for n in names]
-        self.n_channels, self.spatial_ndim = n_channels, ndim
-        counts = {
-            self.class_names[k - 1]: int((y_all == k).sum()) for k in range(1, len(names) + 1)
-        }
+        self.class_names = names
+        self.n_channels, self.spatial_ndim = int(n_channels), int(spatial_ndim)
         self.training = {
-            "labelled_pixels": counts,
-            "n_images": len(image_list),
+            "labelled_pixels": {n: int((y == k).sum()) for k, n in enumerate(names, start=1)},
+            "n_images": int(n_images),
             "fit_seconds": round(time.perf_counter() - t0, 3),
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         return self
 
-    def _new_forest(self) -> Any:
+    def new_forest(self) -> Any:
+        """Return an unfitted scikit-learn forest with this classifier's settings."""
         from sklearn.ensemble import RandomForestClassifier
 
         return RandomForestClassifier(
@@ -221,7 +269,7 @@ class PixelClassifier:
         """Features of labelled pixels only, computed on the tiles that hold labels."""
         ndim = data.ndim - 1
         halo = self.features.halo(spacing)
-        tiles = [t for t in iter_tiles(labels.shape, _FIT_TILE[ndim]) if labels[t].any()]
+        tiles = [t for t in iter_tiles(labels.shape, FIT_TILE[ndim]) if labels[t].any()]
 
         def one(tile: tuple[slice, ...]) -> tuple[np.ndarray, np.ndarray]:
             mask = labels[tile] > 0
@@ -297,9 +345,9 @@ class PixelClassifier:
         check_image(img, where="the image")
         fr = split_frames(img, self._device_for(img.data))
         frames, spacing, nd = fr.arrays, fr.spacing, fr.ndim
-        self._check_compatible(fr.n_channels, nd)
+        self.check_compatible(fr.n_channels, nd)
         shape = frames[0].shape[1:]
-        tile = tuple(tile_shape or self.tile_shape or _DEFAULT_TILE[nd])
+        tile = tuple(tile_shape or self.tile_shape or DEFAULT_TILE[nd])
         if len(tile) != nd:
             raise ClassifierError(f"tile_shape {tile} must have {nd} entries for this image")
         halo = self.features.halo(spacing)
@@ -356,11 +404,11 @@ class PixelClassifier:
         """
         self._require_trained()
         ndim = block.ndim - 1
-        self._check_compatible(int(block.shape[0]), ndim)
+        self.check_compatible(int(block.shape[0]), ndim)
         sp = [1.0] * ndim if spacing is None else [float(v) for v in spacing]
-        return self._predict_features(self.features.compute_block(block, sp, halo, origin))
+        return self.predict_features(self.features.compute_block(block, sp, halo, origin))
 
-    def _predict_features(self, feats: Any) -> np.ndarray:
+    def predict_features(self, feats: Any) -> np.ndarray:
         """Class probabilities ``(K, *tile)`` from channel-first features ``(F, *tile)``."""
         nf = feats.shape[0]
         tile_shape = feats.shape[1:]
@@ -380,7 +428,8 @@ class PixelClassifier:
             out[int(cls) - 1] = p[:, col]
         return out.reshape(k, *tile_shape)
 
-    def _check_compatible(self, n_channels: int, ndim: int) -> None:
+    def check_compatible(self, n_channels: int, ndim: int) -> None:
+        """Raise ClassifierError unless images with these channels and dims fit the model."""
         if n_channels != self.n_channels:
             raise ClassifierError(
                 f"the classifier was trained on images with {self.n_channels} channel(s) but this "

@@ -1,0 +1,30 @@
+"""Headless labelling session: what the interactive widget drives and draws.
+
+:class:`Session` holds images, labels per image, classes, the feature cache and
+the classifier; painting, undo/redo, training, region prediction, suggestions
+and label import/export are its methods. :class:`LiveUpdater` retrains and
+predicts the visible region after strokes on a worker thread. Nothing here
+imports a UI toolkit: a widget is a thin view on top.
+"""
+
+from __future__ import annotations
+
+from ._classes import PALETTE, LabelClass
+from ._feature_cache import FeatureCache
+from ._history import Edit
+from ._live import LiveSettings, LiveUpdate, LiveUpdater
+from ._session import Session
+from ._strokes import Stroke, StrokeResult
+
+__all__ = [
+    "Session",
+    "LabelClass",
+    "PALETTE",
+    "Stroke",
+    "StrokeResult",
+    "Edit",
+    "FeatureCache",
+    "LiveSettings",
+    "LiveUpdate",
+    "LiveUpdater",
+]
