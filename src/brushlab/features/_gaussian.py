@@ -73,16 +73,20 @@ def _block_size(radius: int) -> int:
 _CHUNK = 64  # columns per GEMM along the axis that is not filtered
 
 
-@lru_cache(maxsize=256)
-def _banded_matrix(weights: tuple[tuple[float, ...], ...], block: int) -> np.ndarray:
-    """Stack the banded matrices of several kernels of one length: (m * block, block + K - 1)."""
-    klen = len(weights[0])
-    mat = np.zeros((len(weights), block, block + klen - 1), dtype=np.float32)
-    for m, w in enumerate(weights):
-        row = np.asarray(w, dtype=np.float32)
-        for i in range(block):
-            mat[m, i, i : i + klen] = row
-    out = mat.reshape(len(weights) * block, block + klen - 1)
+@lru_cache(maxsize=512)
+def _banded_matrix(weights: tuple[bytes, ...], block: int) -> np.ndarray:
+    """Stack the banded matrices of several kernels of one length: ``(m * block, block + K - 1)``.
+
+    Kernels arrive as float32 bytes: hashable, and cheap to hash on every call.
+    """
+    rows = [np.frombuffer(w, dtype=np.float32) for w in weights]
+    klen = len(rows[0])
+    mat = np.zeros((len(rows), block, block + klen - 1), dtype=np.float32)
+    i = np.arange(block)[:, None]
+    j = i + np.arange(klen)[None, :]
+    for m, row in enumerate(rows):
+        mat[m, i, j] = row
+    out = mat.reshape(len(rows) * block, block + klen - 1)
     out.setflags(write=False)
     return out
 
@@ -149,7 +153,8 @@ def correlate_axis(
         (nbatch, nblocks, nchunks, win, _CHUNK),
         (s0, block * s1, _CHUNK * s2, s1, s2),
     )
-    mat = xp.asarray(_banded_matrix(tuple(tuple(float(v) for v in k) for k in kernels), block))
+    key = tuple(np.asarray(k, dtype=np.float32).tobytes() for k in kernels)
+    mat = xp.asarray(_banded_matrix(key, block))
     res = xp.matmul(mat, windows)  # (nbatch, nblocks, nchunks, m * block, CHUNK)
     res = res.reshape(nbatch, nblocks, nchunks, m, block, _CHUNK).transpose(3, 0, 1, 4, 2, 5)
     res = res.reshape(m, *batch_shape, nblocks * block, nchunks * _CHUNK)

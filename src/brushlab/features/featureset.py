@@ -82,6 +82,13 @@ class FeatureSet:
     finest pixel. Eigenvalues come largest first. Each input channel gets its
     own features.
 
+    At the image border every feature is that of the image extended by mirroring
+    (``numpy.pad(mode="symmetric")``, scipy's ``"reflect"``), then filtered. For
+    the structure tensor this differs from filtering the gradient products with
+    scipy's reflect boundary (which mirrors the products, not the image) within
+    a halo of the border; the definition here is the one that makes every tile
+    of an image equal to the whole image computed at once.
+
     Examples
     --------
     >>> import numpy as np
