@@ -279,3 +279,95 @@ def test_module_runs_as_a_program():
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0
     assert done.stdout.strip() == f"brushlab {brushlab.__version__}"
+
+
+# -- predict --blockwise -------------------------------------------------------------------
+
+
+def _blockwise(data, out, *extra: str, inputs=("a.tif",)) -> int:
+    return _predict(data, out, "--blockwise", *extra, inputs=inputs)
+
+
+def test_blockwise_writes_an_ome_zarr_equal_to_predict(data, tmp_path, capsys):
+    out = tmp_path / "deep" / "a.zarr"  # the parent is created
+    assert _blockwise(data, out, "--chunks", "16", "--tile", "8") == 0
+    assert "wrote" in capsys.readouterr().out
+    expected = brushlab.load_classifier(data / "model.brushlab").predict(imread(data / "a.tif"))
+    proba = imread(out)
+    assert proba.dims == ("y", "x", "c") and proba.shape == (*SHAPE, 2)
+    np.testing.assert_array_equal(proba.transpose("c", "y", "x"), expected.probabilities)
+    np.testing.assert_array_equal(imread(out / "labels" / "segmentation"), expected.segmentation)
+    assert brushlab.blockwise.output_status(out)["status"] == "complete"
+
+
+def test_blockwise_roi_export_and_rerun(data, tmp_path, capsys):
+    out = tmp_path / "roi.zarr"
+    args = ("--roi", "y=4:20,x=0:16", "--export", "segmentation,uncertainty", "-q")
+    assert _blockwise(data, out, *args) == 0
+    expected = brushlab.load_classifier(data / "model.brushlab").predict(imread(data / "a.tif"))
+    np.testing.assert_array_equal(imread(out / "labels" / "segmentation"),
+                                  expected.segmentation[4:20, 0:16])
+    np.testing.assert_array_equal(imread(out)[..., 0], expected.uncertainty[4:20, 0:16])
+    assert _blockwise(data, out, *args[:-1]) == 0
+    assert "already complete" in capsys.readouterr().out
+    assert _blockwise(data, out, "--roi", "0:8,0:8", "-q") == 1
+    assert "other arguments" in capsys.readouterr().err
+    assert _blockwise(data, out, "--roi", "0:8,0:8", "-q", "--overwrite") == 0
+    assert imread(out).shape == (8, 8, 2)
+
+
+def test_blockwise_dry_run_writes_nothing(data, tmp_path, capsys):
+    out = tmp_path / "nested" / "dry.zarr"
+    assert _blockwise(data, out, "--dry-run", "--chunks", "8,16", "--memory-limit", "1GB") == 0
+    printed = capsys.readouterr().out
+    for words in ("nothing written", "6 of 6 to compute, 8 x 16 each", "expected time",
+                  "output size", "per worker", "budget 1.0 GB"):
+        assert words in printed
+    assert not (tmp_path / "nested").exists()
+
+
+def test_blockwise_on_a_local_process_cluster(data, tmp_path):
+    out = tmp_path / "p.zarr"
+    assert _blockwise(data, out, "--scheduler", "processes", "--jobs", "1", "-q") == 0
+    expected = brushlab.load_classifier(data / "model.brushlab").predict(imread(data / "a.tif"))
+    np.testing.assert_array_equal(imread(out / "labels" / "segmentation"), expected.segmentation)
+
+
+def test_blockwise_bad_input_exits_1_without_output(data, tmp_path, capsys):
+    out = tmp_path / "o.zarr"
+    assert _blockwise(data, out, inputs=("missing.tif",)) == 1
+    assert "no file or folder" in capsys.readouterr().err
+    assert _blockwise(data, out, "--roi", "y=0:99") == 1
+    err = capsys.readouterr().err
+    assert "outside the image" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_blockwise_interrupt_says_how_to_resume(data, tmp_path, capsys, monkeypatch):
+    from brushlab import blockwise
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(blockwise, "_predict_task", interrupted)
+    out = tmp_path / "i.zarr"
+    assert _blockwise(data, out, "-q") == 130
+    assert "run the same command again to resume" in capsys.readouterr().err
+    assert brushlab.blockwise.output_status(out)["status"] == "incomplete"
+    monkeypatch.undo()
+    assert _blockwise(data, out, "-q") == 0
+    assert brushlab.blockwise.output_status(out)["status"] == "complete"
+
+
+@pytest.mark.parametrize("args", [
+    ["predict", "m", "a.tif", "b.tif", "-o", "out.zarr", "--blockwise"],
+    ["predict", "m", "a.tif", "-o", "out", "--chunks", "64"],
+    ["predict", "m", "a.tif", "-o", "out", "--dry-run"],
+    ["predict", "m", "a.tif", "-o", "out.zarr", "--blockwise", "--roi", "y=0-5"],
+    ["predict", "m", "a.tif", "-o", "out.zarr", "--blockwise", "--roi", "y=0:5,0:5"],
+    ["predict", "m", "a.tif", "-o", "out.zarr", "--blockwise", "--chunks", "0"],
+    ["predict", "m", "a.tif", "-o", "out.zarr", "--blockwise", "--format", "tiff"],
+])
+def test_blockwise_usage_errors_exit_2(args, capsys):
+    assert main(args) == 2
+    assert "usage:" in capsys.readouterr().err

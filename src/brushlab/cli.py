@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import threading
@@ -38,7 +39,17 @@ PNG holds 2D images only and is lossy for floats: segmentation is written as uin
 beyond 255 classes), uncertainty and confidence as uint8 scaled 0..255, and probabilities
 as one uint8 file per class, <stem>_probabilities_<class>.png, scaled 0..255. Inputs whose
 outputs all exist are skipped (missing outputs are written), so re-running an interrupted
-batch resumes it; --overwrite recomputes everything."""
+batch resumes it; --overwrite recomputes everything.
+
+--blockwise predicts one INPUT of any size chunk by chunk with Dask into the OME-Zarr
+-o OUT.zarr (probabilities as channels, the segmentation as labels/segmentation, with a
+pyramid for viewers). The input is read lazily (Zarr/OME-Zarr, TIFF/BigTIFF, HDF5) and
+memory stays bounded by the chunk. An interrupted run restarted with the same command
+computes only the missing chunks; the output is marked complete only at the end.
+--scheduler threads (default) runs on this machine's cores, processes on a local Dask
+cluster, and an address (tcp://host:8786) on a running Dask scheduler whose workers share
+the file system. --dry-run times one chunk and prints the expected time, output size and
+memory per worker, writing nothing."""
 
 
 def parse_features(text: str) -> FeatureSet:
@@ -108,6 +119,39 @@ def _exports(text: str) -> list[str]:
     return names
 
 
+def _chunks(text: str) -> int | tuple[int, ...]:
+    values = [_positive_int(v) for v in text.split(",")]
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def _roi_spec(text: str) -> dict[str, tuple[float | None, float | None]] | list[Any]:
+    """Parse ``z=0:64,y=0:512,x=100:600`` (or ``0:64,0:512,100:600``, axes z, y, x)."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    named = [("=" in p) for p in parts]
+    if not parts or (any(named) and not all(named)):
+        raise argparse.ArgumentTypeError(
+            f"invalid --roi {text!r}; use AXIS=START:STOP per axis, e.g. y=0:512,x=100:600, "
+            "or START:STOP per spatial axis in z, y, x order")
+    boxes: list[tuple[str, tuple[float | None, float | None]]] = []
+    for part in parts:
+        axis, _, span = part.rpartition("=")
+        start, sep, stop = span.partition(":")
+        try:
+            if not sep:
+                raise ValueError(span)
+            bounds = tuple(None if not v.strip() else _number(v) for v in (start, stop))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"invalid --roi range {part!r}; use START:STOP, e.g. x=100:600") from None
+        boxes.append((axis.strip().lower(), (bounds[0], bounds[1])))
+    return dict(boxes) if all(named) else [b for _, b in boxes]
+
+
+def _number(text: str) -> float:
+    value = float(text)
+    return int(value) if value.is_integer() and "." not in text else value
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="brushlab", description="Pixel classification of microscopy images from sparse labels."
@@ -133,16 +177,34 @@ def _build_parser() -> argparse.ArgumentParser:
     predict.add_argument("model", metavar="MODEL")
     predict.add_argument("inputs", nargs="+", metavar="INPUT")
     predict.add_argument("-o", "--output", required=True, metavar="OUTDIR",
-                         help="folder for the results (created if needed)")
+                         help="folder for the results (created if needed); with --blockwise, "
+                              "the OME-Zarr to write (OUT.zarr)")
     predict.add_argument("--export", type=_exports, default=["probabilities", "segmentation"],
                          help=f"comma-separated from {','.join(OUTPUTS)} "
                               "(default probabilities,segmentation)")
-    predict.add_argument("--format", choices=list(_FORMATS), default="tiff",
-                         help="file format (default tiff)")
+    predict.add_argument("--format", choices=list(_FORMATS), default=None,
+                         help="file format (default tiff; --blockwise writes OME-Zarr)")
     predict.add_argument("--tile", type=_positive_int, default=None, metavar="N",
                          help="tile edge in pixels (bounds memory; results do not change)")
     predict.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     predict.add_argument("-q", "--quiet", action="store_true", help="no progress bar or messages")
+    big = predict.add_argument_group("big data (--blockwise)")
+    big.add_argument("--blockwise", action="store_true",
+                     help="predict one INPUT of any size chunk by chunk (Dask) into OUT.zarr")
+    big.add_argument("--chunks", type=_chunks, default=None, metavar="N[,N,N]",
+                     help="chunk edge of the output, or one per spatial axis (default 1024 "
+                          "in 2D, 64,256,256 in 3D)")
+    big.add_argument("--roi", type=_roi_spec, default=None, metavar="BOX",
+                     help="predict only this box, e.g. z=0:64,y=0:512,x=100:600")
+    big.add_argument("--roi-unit", default="pixel", metavar="UNIT",
+                     help="unit of --roi: pixel (default), physical (the image's), or e.g. um")
+    big.add_argument("--scheduler", default="threads", metavar="threads|processes|ADDRESS",
+                     help="where to run: threads (default), processes (a local Dask cluster) "
+                          "or a Dask scheduler address, e.g. tcp://10.0.0.1:8786")
+    big.add_argument("--memory-limit", default=None, metavar="SIZE",
+                     help="memory per worker, e.g. 4GB (default: half the machine)")
+    big.add_argument("--dry-run", action="store_true",
+                     help="time one chunk and print expected time, size and memory; write nothing")
 
     for command in (train, predict):
         command.add_argument("--dims", default=None,
@@ -260,7 +322,18 @@ def _as_written(result: xr.Dataset, name: str, k: int | None, png: bool) -> xr.D
     return data.drop_vars(list(data.coords))
 
 
+_BLOCKWISE_ONLY = {"chunks": None, "roi": None, "roi_unit": "pixel", "scheduler": "threads",
+                   "memory_limit": None, "dry_run": False}
+
+
 def _predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.blockwise:
+        return _predict_blockwise(args, parser)
+    given = [f"--{k.replace('_', '-')}" for k, v in _BLOCKWISE_ONLY.items()
+             if getattr(args, k) != v]
+    if given:
+        parser.error(f"{', '.join(given)} only work with --blockwise")
+    args.format = args.format or "tiff"
     stems = [_stem(source) for source in args.inputs]
     clashes = sorted({s for s in stems if stems.count(s) > 1})
     if clashes:
@@ -326,6 +399,79 @@ def _predict_one(clf: PixelClassifier, source: str, todo: list[tuple[str, int | 
         data = _as_written(result, name, k, png)
         write_image(path, data, format=args.format, spacing=None if png else spacing,
                     unit=None if png else unit)
+
+
+def _predict_blockwise(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .blockwise import BlockwiseEstimate, predict_blockwise
+    from .ome_zarr import output_status
+
+    if len(args.inputs) != 1:
+        parser.error(f"--blockwise predicts one INPUT into one OME-Zarr, got {len(args.inputs)}; "
+                     "run one command per input")
+    if args.format not in (None, "zarr"):
+        parser.error("--blockwise writes OME-Zarr; leave out --format")
+    clf = load_classifier(args.model)
+    say: Callable[..., None] = (lambda *a: None) if args.quiet else print
+    out = Path(args.output)
+    tile = (args.tile,) * (clf.spatial_ndim or 2) if args.tile else None
+    client, cluster = _dask_client(args.scheduler, args.jobs)
+    try:
+        if not args.dry_run:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        result = predict_blockwise(
+            clf, args.inputs[0], out, chunks=args.chunks, roi=args.roi, roi_unit=args.roi_unit,
+            outputs=args.export, client=client, overwrite=args.overwrite, dims=args.dims,
+            n_workers=args.jobs if client is None else None, memory_limit=args.memory_limit,
+            tile_shape=tile, progress=False if args.quiet else None, estimate=args.dry_run)
+    except (BrushlabError, KeyboardInterrupt) as exc:
+        incomplete = False
+        try:
+            incomplete = output_status(out)["status"] == "incomplete"
+        except BrushlabError:
+            pass
+        if not incomplete:
+            raise
+        hint = f"{out} is incomplete: run the same command again to resume"
+        if isinstance(exc, KeyboardInterrupt):
+            _error(f"interrupted; {hint}")
+            return EXIT_INTERRUPTED
+        raise type(exc)(f"{exc}; {hint} once the cause is fixed") from exc
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    if isinstance(result, BlockwiseEstimate):
+        print(f"dry run of {args.inputs[0]} -> {out} (nothing written)")
+        print(result)
+        return EXIT_OK
+    if result.chunks_computed == 0:
+        say(f"{out} is already complete (same model, input and options); --overwrite redoes it")
+    else:
+        resumed = f", {result.chunks_resumed} resumed" if result.chunks_resumed else ""
+        say(f"wrote {out}: {result.chunks_computed} of {result.chunks_total} chunks computed"
+            f"{resumed} in {result.seconds:.1f} s")
+    return EXIT_OK
+
+
+def _dask_client(scheduler: str, jobs: int | None) -> tuple[Any, Any]:
+    """``(client, cluster)`` for --scheduler: none for threads, a LocalCluster for processes."""
+    if scheduler == "threads":
+        return None, None
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise BrushlabError("--scheduler processes or ADDRESS needs dask.distributed: "
+                            "pip install 'brushlab[cluster]'") from exc
+    if scheduler == "processes":
+        cluster = LocalCluster(n_workers=jobs or os.cpu_count() or 1, threads_per_worker=1,
+                               processes=True, dashboard_address=None)
+        return Client(cluster), cluster
+    try:
+        return Client(scheduler, timeout="20s"), None
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise BrushlabError(f"cannot reach the Dask scheduler at {scheduler!r} ({exc}); check "
+                            "the address, or use --scheduler threads|processes") from exc
 
 
 def _info(args: argparse.Namespace) -> int:
