@@ -147,7 +147,7 @@ def _rss_mb() -> float:
 def child(mode: str, model: str, source: str, out: str, roi: str, threads: int) -> dict:
     import dask.array  # noqa: F401  (one-time imports stay out of the timings)
     import tqdm  # noqa: F401
-    import zarr  # noqa: F401
+    import zarr
 
     import brushlab
     from brushlab.blockwise import predict_blockwise
@@ -169,8 +169,8 @@ def child(mode: str, model: str, source: str, out: str, roi: str, threads: int) 
         run = predict_blockwise(clf, source, out, roi=box or None, n_workers=threads,
                                 progress=False)
         seconds = time.perf_counter() - t0
-        shape = brushlab.imread(Path(out) / "labels" / "segmentation").shape
-        voxels = int(np.prod(shape))
+        shape = zarr.open_array(str(Path(out) / "labels" / "segmentation" / "0"), mode="r").shape
+        voxels = int(np.prod(shape))  # from the metadata: reading it would count in the RSS
         assert run.chunks_computed == run.chunks_total
     return {"seconds": seconds, "voxels": voxels, "peak_rss_mb": _rss_mb(),
             "baseline_rss_mb": base}

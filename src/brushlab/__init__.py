@@ -11,6 +11,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import errors, images
+from .blockwise import predict_blockwise
 from .classifier import PixelClassifier, load_classifier
 from .errors import BrushlabError
 from .features import FeatureSet
@@ -29,5 +30,6 @@ __all__ = [
     "images",
     "imread",
     "load_classifier",
+    "predict_blockwise",
     "write_image",
 ]
