@@ -22,9 +22,10 @@ import xarray as xr
 
 from . import __version__
 from .classifier import OUTPUTS, PixelClassifier, load_classifier
-from .errors import BrushlabError, FeatureError, ImageError, LabelError
+from .errors import BrushlabError, FeatureError, ImageError
 from .features import FeatureSet
 from .images import _split_h5, imread
+from .validation import check_labels
 from .writers import write_image
 
 __all__ = ["main", "parse_features"]
@@ -259,17 +260,16 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(f"got {len(args.images)} image(s) but {len(args.labels)} labels file(s); "
                      "pass one --labels file per image, in the same order")
     t0 = time.perf_counter()
-    images, labels = [], []
+    images: list[Any] = []
+    labels: list[np.ndarray] = []
     for image_path, label_path in zip(args.images, args.labels):
         image = imread(image_path, args.dims)
-        label = imread(label_path).values
-        expected = tuple(n for d, n in image.sizes.items() if d != "c")
-        if label.shape != expected:
-            raise LabelError(
-                f"labels {label_path} have shape {label.shape} but image {image_path} is "
-                f"{expected} (dims {[d for d in image.dims if d != 'c']}): labels must match the "
-                "image without its channel axis"
-            )
+        label = check_labels(
+            imread(label_path).values,
+            image,
+            len(labels),
+            names=(f"labels {label_path}", f"image {image_path}"),
+        )
         images.append(image)
         labels.append(label)
     clf = PixelClassifier(args.features, n_trees=args.trees, random_state=args.seed,

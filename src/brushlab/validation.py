@@ -34,13 +34,16 @@ def check_image(img: xr.DataArray, *, where: str) -> None:
             )
 
 
-def check_labels(labels: Any, img: xr.DataArray, index: int) -> np.ndarray:
+def check_labels(
+    labels: Any, img: xr.DataArray, index: int, *, names: tuple[str, str] | None = None
+) -> np.ndarray:
     """Return ``labels`` as an integer numpy array, checked against ``img`` (without channels).
 
     Raises
     ------
     LabelError
-        On a shape mismatch, non-integer or negative values.
+        On a shape mismatch, non-integer or negative values. ``names`` (labels,
+        image) replaces "labels {index}" and "image {index}" in the messages.
     """
     from .images import imread
 
@@ -50,9 +53,10 @@ def check_labels(labels: Any, img: xr.DataArray, index: int) -> np.ndarray:
         labels = labels.data
     arr = to_numpy(labels)
     expected = tuple(n for d, n in img.sizes.items() if d != "c")
+    label_name, image_name = names or (f"labels {index}", f"image {index}")
     if arr.shape != expected:
         raise LabelError(
-            f"labels {index} have shape {arr.shape} but image {index} is {expected} "
+            f"{label_name} have shape {arr.shape} but {image_name} is {expected} "
             f"(dims {[d for d in img.dims if d != 'c']}): labels must match the image without "
             "its channel axis"
         )
