@@ -273,7 +273,11 @@ def test_distributed_client_sends_the_classifier_once_per_worker(clf3d, volume, 
                                 client=client, progress=False)
         counts = client.run(_unpickle_count)
     assert out.chunks_computed == 2 * 3 * 4
-    assert sorted(counts.values()) == [1, 1]  # not once per task
+    # Once per worker, not once per task (24 here). distributed may still deliver the
+    # broadcast replica a second time when a task is scheduled while replication is in
+    # flight (seen once in CI), so allow that race but nothing near once per task.
+    assert all(1 <= n <= 2 for n in counts.values()), counts
+    assert sum(counts.values()) < out.chunks_computed // 4
     _assert_equal_to(expected3d, out)
 
 
