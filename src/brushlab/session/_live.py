@@ -150,7 +150,7 @@ class LiveUpdater:
         self._busy = False
         self._stopped = False
         self._enabled = True
-        self._view: tuple[int, tuple[slice, slice], tuple[int, ...]] | None = None
+        self._view: tuple[int, tuple[slice, slice], tuple[int, ...], int] | None = None
         self._model: PixelClassifier | None = None
         self._model_version = -1
         self.dropped = 0
@@ -180,8 +180,24 @@ class LiveUpdater:
             self._enabled = bool(value)
             self._cv.notify_all()
 
-    def set_view(self, image: Any, region: Any = None, *, plane: Any = None) -> int:
+    def set_view(
+        self, image: Any, region: Any = None, *, plane: Any = None, level: int = 0
+    ) -> int:
         """Set the visible region (image pixels, one plane) and request its overlay.
+
+        Parameters
+        ----------
+        image : int or str
+            The image shown.
+        region : tuple of slice, optional
+            ``(y, x)`` image pixels in view (whole plane when None).
+        plane : optional
+            z and/or t index.
+        level : int, default 0
+            Resolution of the final overlay: every ``2**level``-th pixel. A view
+            zoomed out so that one screen pixel covers several image pixels
+            needs no more (predict only what is shown); the preview is
+            ``settings.preview_level`` levels coarser.
 
         Returns
         -------
@@ -191,7 +207,9 @@ class LiveUpdater:
         s = self._session
         index = s.image_index(image)
         entry = s._entries[index]
-        view = (index, entry.region(region), entry.plane(plane))
+        if not isinstance(level, (int, np.integer)) or not 0 <= int(level) <= 16:
+            raise ClassifierError(f"level must be an integer from 0 to 16, got {level!r}")
+        view = (index, entry.region(region), entry.plane(plane), int(level))
         with self._cv:
             self._view = view
             return self._request()
@@ -265,14 +283,16 @@ class LiveUpdater:
     def _serve(
         self,
         gen: int,
-        view: tuple[int, tuple[slice, slice], tuple[int, ...]] | None,
+        view: tuple[int, tuple[slice, slice], tuple[int, ...], int] | None,
         t_request: float,
     ) -> bool:
         """Train if labels changed, then predict the view; True asks for another round."""
         s = self._session
         version = s.version
         model = self._model
-        level = self.settings.preview_level or 0  # 0: no preview, full resolution only
+        base = view[3] if view is not None else 0
+        extra = self.settings.preview_level or 0  # 0: no preview, full resolution only
+        level = min(16, base + extra) if extra else 0
         timings: dict[str, float] = {}
         stages: list[tuple[PixelClassifier, int]] = []
         if model is None or self._model_version != version:
@@ -287,13 +307,13 @@ class LiveUpdater:
             timings["train_s"] = time.perf_counter() - t0
             if level:
                 stages.append((preview, level))
-            stages.append((full, 0))
+            stages.append((full, base))
             self._model, self._model_version = full, version
         else:
-            stages = [(model, level), (model, 0)] if level else [(model, 0)]
+            stages = [(model, level), (model, base)] if level else [(model, base)]
         if view is None:
             return False
-        image, region, plane = view
+        image, region, plane, _ = view
         for clf, stage_level in stages:
             t0 = time.perf_counter()
             try:
@@ -310,7 +330,7 @@ class LiveUpdater:
                 return False
             timings["predict_s"] = time.perf_counter() - t0
             timings["latency_s"] = time.perf_counter() - t_request
-            final = stage_level == 0
+            final = stage_level == base
             update = LiveUpdate(
                 gen, image, plane, region, stage_level, final, result, None, dict(timings)
             )

@@ -114,6 +114,41 @@ class Session(LabelEditor):
         """The feature set every image's features are computed with."""
         return self._features
 
+    def set_features(self, features: FeatureSet) -> None:
+        """Switch to another feature set (ilastik's feature selection dialog).
+
+        The cached features are dropped and computed anew in the background;
+        the classifier, trained on the old features, is forgotten. Labels stay.
+
+        Parameters
+        ----------
+        features : FeatureSet
+            The new selection.
+        """
+        if not isinstance(features, FeatureSet):
+            raise ClassifierError(f"features must be a brushlab.FeatureSet, not {type(features)}")
+        if features == self._features:
+            return
+        with self._lock:
+            old = self._cache
+            self._cache = FeatureCache(
+                features, max_bytes=old.max_bytes, n_threads=self.n_threads,
+                tile_shape=old.tile_shape,
+            )
+            self._features = features
+            self._classifier = None
+            self._results.clear()
+            for entry in self._entries:
+                self._image_added(entry)
+            self._changed()
+        old.close()
+        if self._pool is not None:
+            self._finalizer.detach()
+            self._finalizer = weakref.finalize(self, _shutdown, self._cache, [self._pool])
+        else:
+            self._finalizer.detach()
+            self._finalizer = weakref.finalize(self, _shutdown, self._cache, [None])
+
     @property
     def feature_cache(self) -> FeatureCache:
         """The cache of per-tile features (``stats`` counts computations)."""
