@@ -14,6 +14,7 @@ __all__ = [
     "FeatureError",
     "ClassifierError",
     "ModelFileError",
+    "ProjectError",
 ]
 
 
@@ -39,3 +40,7 @@ class ClassifierError(BrushlabError, ValueError):
 
 class ModelFileError(BrushlabError, ValueError):
     """A model file is corrupt, truncated, foreign or from a newer brushlab."""
+
+
+class ProjectError(BrushlabError, ValueError):
+    """A project file or an ilastik project is corrupt, foreign, newer, or its images moved."""

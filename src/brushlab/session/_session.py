@@ -7,6 +7,7 @@ import os
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -106,6 +107,13 @@ class Session(LabelEditor):
         )
         self._pool: ThreadPoolExecutor | None = None
         self._finalizer = weakref.finalize(self, _shutdown, self._cache, [None])
+        #: JSON-able state of a view (image, plane, class, brush...), saved in projects verbatim.
+        self.view_state: dict[str, Any] = {}
+        #: One record per :meth:`train` call (label counts, date, brushlab version).
+        self.training_history: list[dict[str, Any]] = []
+        #: Project file saved after each :meth:`train` (None: off); see :meth:`enable_autosave`.
+        self.autosave: str | os.PathLike[str] | None = None
+        self.autosave_embed_images: bool | str = True
         super().__init__(images, classes)
 
     # -- features ----------------------------------------------------------------
@@ -227,7 +235,53 @@ class Session(LabelEditor):
         with self._lock:
             if len(clf.class_names or []) == len(self._classes):
                 self._classifier = clf
+        from ..project._autosave import after_training
+
+        after_training(self, clf)  # training_history, then the autosave if enabled
         return clf
+
+    # -- projects ----------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str], *, embed_images: bool | str = True) -> Path:
+        """Save images, labels, classes, features, classifier, history and view state.
+
+        See :mod:`brushlab.project` for the format; reopen with
+        :func:`brushlab.open_project`. The file is replaced atomically.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The project file (``.blproj`` by convention).
+        embed_images : bool or "auto", default True
+            Store pixels (True), only source paths (False), or paths for images
+            read from files and pixels for the others ("auto").
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
+
+        Examples
+        --------
+        >>> import tempfile, numpy as np, brushlab
+        >>> from pathlib import Path
+        >>> s = Session(np.zeros((32, 32), np.float32), precompute=False)
+        >>> path = s.save(Path(tempfile.mkdtemp()) / "demo.blproj")
+        >>> brushlab.open_project(path).image_names
+        ('image 0',)
+        """
+        from ..project import save_project
+
+        return save_project(self, path, embed_images=embed_images)
+
+    def enable_autosave(
+        self, path: str | os.PathLike[str] | None, *, embed_images: bool | str = True
+    ) -> None:
+        """Save the project to ``path`` after every :meth:`train` (None turns it off).
+
+        A failed autosave warns and keeps the previous file; training still succeeds.
+        """
+        self.autosave = path
+        self.autosave_embed_images = embed_images
 
     def training_rows(
         self,
