@@ -19,8 +19,20 @@ from .images import as_image, imread
 from .session import Session
 from .writers import write_image
 
+
+def __getattr__(name: str) -> object:
+    # The widget pulls in ipywidgets/ipycanvas/bokeh: import it only when asked for.
+    if name in ("annotate", "Annotator"):
+        from . import widgets
+
+        return getattr(widgets, name)
+    raise AttributeError(f"module 'brushlab' has no attribute {name!r}")
+
+
 __all__ = [
     "__version__",
+    "Annotator",
+    "annotate",
     "BrushlabError",
     "FeatureSet",
     "PixelClassifier",

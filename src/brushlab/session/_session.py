@@ -141,7 +141,7 @@ class Session(LabelEditor):
             old = self._cache
             self._cache = FeatureCache(
                 features, max_bytes=old.max_bytes, n_threads=self.n_threads,
-                tile_shape=old.tile_shape,
+                tile_shape=dict(old.tile_shape),  # type: ignore[arg-type]
             )
             self._features = features
             self._classifier = None

@@ -1,0 +1,41 @@
+"""UI-free view logic of the labelling widget: viewport, rendering, interaction.
+
+:class:`AnnotationView` turns canvas events into :class:`~brushlab.Session` calls
+and renders the image, labels and prediction overlays as RGBA arrays. The
+ipywidgets/ipycanvas widget in :mod:`brushlab.widgets` only forwards events to
+it and sends what it renders; nothing here imports a UI toolkit.
+"""
+
+from __future__ import annotations
+
+from ._annotation_view import OVERLAYS, TOOLS, AnnotationView, Redraw
+from ._display import DisplaySettings
+from ._render import (
+    auto_contrast,
+    composite,
+    label_lut,
+    labels_rgba,
+    probability_rgba,
+    segmentation_rgba,
+    uncertainty_rgba,
+    window,
+)
+from ._viewport import CanvasRect, Viewport
+
+__all__ = [
+    "AnnotationView",
+    "CanvasRect",
+    "DisplaySettings",
+    "OVERLAYS",
+    "Redraw",
+    "TOOLS",
+    "Viewport",
+    "auto_contrast",
+    "composite",
+    "label_lut",
+    "labels_rgba",
+    "probability_rgba",
+    "segmentation_rgba",
+    "uncertainty_rgba",
+    "window",
+]

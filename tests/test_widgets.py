@@ -1,0 +1,285 @@
+"""The Annotator widget, driven with the messages the browser sends (no browser needed)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ipycanvas")
+
+import brushlab  # noqa: E402
+from brushlab.errors import BrushlabError  # noqa: E402
+from brushlab.session import LiveSettings, Session  # noqa: E402
+from brushlab.widgets import Annotator, annotate  # noqa: E402
+
+FAST = brushlab.FeatureSet({"gaussian_smoothing": [1.0, 3.5], "difference_of_gaussians": [2.0]})
+QUICK = LiveSettings(preview_level=None, n_trees=8, preview_trees=8)
+
+
+def halves(shape=(100, 100)):
+    image = np.zeros(shape, np.float32)
+    image[..., shape[-1] // 2:] = 100
+    return image + np.random.default_rng(0).normal(0, 5, shape).astype(np.float32)
+
+
+class Recorder:
+    """Keeps what each canvas layer was last sent by put_image_data."""
+
+    def __init__(self, annotator):
+        self.last: dict[int, tuple[int, int, np.ndarray]] = {}
+        self.count = {i: 0 for i in range(4)}
+        for i in range(4):
+            layer = annotator.canvas[i]
+            original = layer.put_image_data
+
+            def put(data, x=0, y=0, _i=i, _orig=original):
+                self.last[_i] = (x, y, np.array(data))
+                self.count[_i] += 1
+                _orig(data, x, y)
+
+            layer.put_image_data = put
+
+
+def send(annotator, event, x, y):
+    """What ipycanvas's frontend sends: a custom message with buffer-pixel coordinates."""
+    annotator.canvas._handle_custom_msg({"event": event, "x": x, "y": y}, [])
+
+
+def drag(annotator, points):
+    send(annotator, "mouse_down", *points[0])
+    for p in points[1:-1]:
+        send(annotator, "mouse_move", *p)
+    send(annotator, "mouse_up", *points[-1])
+
+
+@pytest.fixture
+def ann():
+    a = annotate(halves(), classes=["dark", "bright"], features=FAST,
+                 classifier_params={"n_trees": 10}, size=100, pixel_ratio=2, live=False,
+                 live_settings=QUICK)
+    yield a
+    a.close()
+    a.session.close()
+
+
+def test_annotator_parts(ann):
+    assert isinstance(ann, Annotator)
+    assert len(ann.canvas._canvases) == 4  # image, labels, overlay, cursor
+    assert (ann.canvas.width, ann.canvas.height) == (200, 200)  # 2x the CSS size
+    assert ann.canvas.layout.width == "100px"
+    assert ann.labels.shape == (100, 100) and ann.labels.sum() == 0
+    assert ann.classifier is None
+    assert isinstance(ann.session, Session)
+
+
+def test_mouse_strokes_label_and_undo_redo(ann):
+    rec = Recorder(ann)
+    drag(ann, [(20, 20), (60, 24), (100, 20)])  # buffer px -> image px / 2
+    assert ann.labels[10, 10] == 1 and ann.labels[10, 49] == 1
+    assert rec.count[1] >= 1  # labels layer redrawn (dirty rectangles)
+    x, y, data = rec.last[1]
+    assert data.shape[2] == 4 and data[..., 3].max() > 0
+    ann.brush.value = 5
+    ann.class_select.value = 2
+    drag(ann, [(150, 150), (160, 180)])
+    assert (ann.labels == 2).sum() > 0
+    assert "bright" in ann.counts.value and f"{(ann.labels == 2).sum():,}" in ann.counts.value
+    n2 = (ann.labels == 2).sum()
+    ann.undo_button.click()
+    assert (ann.labels == 2).sum() == 0
+    ann.redo_button.click()
+    assert (ann.labels == 2).sum() == n2
+    ann.tool.value = "erase"
+    drag(ann, [(150, 150), (160, 180)])
+    assert (ann.labels == 2).sum() < n2
+
+
+def test_train_shows_overlays(ann):
+    rec = Recorder(ann)
+    drag(ann, [(10, 10), (10, 190)])
+    ann.class_select.value = 2
+    drag(ann, [(190, 10), (190, 190)])
+    clf = ann.train()
+    assert clf is not None and ann.classifier is clf and clf.n_trees == 10
+    assert ann.overlay_select.value == "probability"
+    _, _, overlay = rec.last[2]
+    assert overlay[..., 3].max() > 0  # drawn, not empty
+    ann.overlay_select.value = "segmentation"
+    _, _, seg = rec.last[2]
+    left, right = tuple(seg[100, 20, :3]), tuple(seg[100, 180, :3])
+    assert left == ann.session.classes[0].rgb and right == ann.session.classes[1].rgb
+    ann.overlay_select.value = "uncertainty"
+    ann.overlay_opacity.value = 0.0
+    assert rec.last[2][2][..., 3].max() == 0
+    assert len(ann.importance_chart.source.data["feature"]) > 0
+    assert ann.suggest() is not None
+
+
+def test_live_mode_retrains_after_each_stroke(ann):
+    ann.live_toggle.value = True
+    drag(ann, [(10, 10), (10, 190)])
+    ann.class_select.value = 2
+    drag(ann, [(190, 10), (190, 190)])
+    assert ann.view.wait_idle(60)
+    time.sleep(0.1)
+    assert ann.classifier is not None and ann.view.result is not None
+    first = ann.classifier
+    drag(ann, [(180, 10), (180, 190)])
+    assert ann.view.wait_idle(60)
+    assert ann.classifier is not first
+    assert "live:" in ann.status.value
+
+
+def test_class_add_rename_recolour_delete(ann):
+    drag(ann, [(10, 10), (10, 100)])
+    cid = ann.add_class("membrane")
+    assert cid == 3 and ann.class_select.value == 3
+    drag(ann, [(100, 100), (120, 120)])
+    assert (ann.labels == 3).sum() > 0
+    ann.class_name.value = "dark"  # exists: a message, nothing changes
+    ann.rename_button.click()
+    assert "dark" in ann.status.value and ann.session.class_names[2] == "membrane"
+    ann.class_name.value = "edge"
+    ann.rename_button.click()
+    assert ann.session.class_names == ["dark", "bright", "edge"]
+    ann.colour.value = "#123456"
+    assert ann.session.classes[2].colour == "#123456"
+    ann.delete_class_button.click()  # the selected class, and its labels
+    assert ann.session.class_names == ["dark", "bright"]
+    assert ann.labels.max() == 1 and (ann.labels == 1).sum() > 0
+    ann.class_select.value = 2
+    ann.delete_class_button.click()
+    ann.delete_class_button.click()  # the last class cannot go
+    assert len(ann.session.classes) == 1
+    assert "brushlab-error" in ann.status.value
+
+
+def test_three_d_and_time_sliders():
+    volume = np.stack([halves((40, 50))] * 5)  # zyx
+    a = annotate(volume, features=FAST, size=50, live=False)
+    try:
+        assert a.z_slider.layout.display == "" and a.z_slider.max == 4
+        assert a.t_slider.layout.display == "none"
+        a.z_slider.value = 3
+        drag(a, [(10, 10), (60, 10)])
+        assert a.labels[3].sum() > 0 and a.labels[0].sum() == 0
+    finally:
+        a.close()
+        a.session.close()
+    movie = np.stack([halves((30, 30))] * 3)
+    b = annotate(brushlab.as_image(movie, dims="tyx"), features=FAST, size=30, live=False)
+    try:
+        assert b.t_slider.max == 2 and b.z_slider.layout.display == "none"
+    finally:
+        b.close()
+        b.session.close()
+
+
+def test_multichannel_channels_and_contrast():
+    rgb = (np.random.default_rng(1).random((40, 60, 3)) * 255).astype(np.uint8)
+    a = annotate(rgb, features=FAST, size=60, live=False)
+    try:
+        rec = Recorder(a)
+        assert a.channel_select.value == (0, 1, 2)  # RGB composite
+        a._redraw_all()
+        composite = rec.last[0][2].copy()
+        a.channel_select.value = (1,)
+        grey = rec.last[0][2]
+        assert (grey[..., 0] == grey[..., 2]).all() and not (composite == grey).all()
+        a.contrast.value = (100.0, 150.0)
+        windowed = rec.last[0][2]
+        assert set(np.unique(windowed[..., 0])) <= set(range(256))
+        on_image = windowed[..., 3] == 255
+        expected = (rgb[..., 1] >= 150).mean()  # channel 1 shown; 150 and above is white
+        assert (windowed[..., 0][on_image] == 255).mean() == pytest.approx(expected, abs=0.03)
+        a.auto_button.click()
+        assert a.contrast.value[0] < 10
+    finally:
+        a.close()
+        a.session.close()
+
+
+def test_zoom_buttons_and_wheel(ann):
+    scale = ann.view.viewport.scale
+    ann.zoom_in.click()
+    assert ann.view.viewport.scale == pytest.approx(scale * 1.5)
+    send(ann, "mouse_move", 50, 50)
+    send(ann, "mouse_wheel", 0, 200)  # ipycanvas sends deltaX, deltaY
+    assert ann.view.viewport.scale < scale * 1.5
+    ann.fit_button.click()
+    assert ann.view.viewport.scale == pytest.approx(scale)
+
+
+def test_bad_images_give_messages_not_dead_kernels():
+    with pytest.raises(BrushlabError, match="cannot be shown"):
+        annotate(np.zeros((1, 1), np.float32), live=False)
+    a = annotate([halves((30, 30)), np.full((20, 20), np.nan, np.float32)], features=FAST,
+                 size=40, live=False)
+    try:
+        assert len(a.session.images) == 1
+        assert any("image 1" in e for e in a.errors)
+        assert "image 1" in a.status.value
+    finally:
+        a.close()
+        a.session.close()
+
+
+def test_labels_in_and_out(ann, tmp_path):
+    mask = np.zeros((100, 100), bool)
+    mask[:10, :10] = True
+    ann.import_labels(mask, "bright")
+    assert (ann.labels == 2).sum() == 100
+    ids = np.zeros((100, 100), np.uint8)
+    ids[50:52, :] = 1
+    ann.import_labels(ids, 0)
+    assert (ann.labels[50:52] == 1).all()
+    drag(ann, [(190, 10), (190, 190)])
+    ann.class_select.value = 2
+    drag(ann, [(10, 190), (100, 190)])
+    ann.train()
+    before = (ann.labels > 0).sum()
+    ann.to_labels_button.click()
+    assert (ann.labels > 0).sum() == 100 * 100 > before
+    ann.undo_button.click()
+    assert (ann.labels > 0).sum() == before
+    ann.export_path.value = str(tmp_path / "labels.tif")
+    ann.export_button.click()
+    np.testing.assert_array_equal(brushlab.imread(tmp_path / "labels.tif").values, ann.labels)
+    ann.import_labels(np.zeros((5, 5)), 1)  # wrong shape: a message
+    assert "brushlab-error" in ann.status.value
+
+
+def test_upload_imports_a_mask(ann, tmp_path):
+    import io
+
+    mask = np.zeros((100, 100), np.uint8)
+    mask[20:30, 20:30] = 1
+    buf = io.BytesIO()
+    np.save(buf, mask)
+    ann.class_select.value = 2
+    ann._import_upload([{"name": "mask.npy", "content": memoryview(buf.getvalue())}])
+    assert (ann.labels == 2).sum() == 100
+
+
+def test_feature_grid_changes_the_feature_set(ann):
+    grid = ann.feature_grid
+    assert grid.selection() == FAST.selection
+    for box in grid.checks.values():
+        box.value = False
+    assert grid.apply() is None and "at least one" in grid.message.value
+    grid.checks[("gaussian_gradient_magnitude", 1.6)].value = True
+    fs = grid.apply()
+    assert ann.session.features == fs == brushlab.FeatureSet({"gaussian_gradient_magnitude": [1.6]})
+    drag(ann, [(10, 10), (10, 190)])
+    ann.class_select.value = 2
+    drag(ann, [(190, 10), (190, 190)])
+    assert ann.train().features == fs
+
+
+def test_client_ready_redraws_everything(ann):
+    rec = Recorder(ann)
+    ann.canvas[3]._handle_frontend_event(None, {"event": "client_ready"}, [])
+    assert rec.count[0] == 1 and rec.count[1] == 1 and rec.count[2] == 1
+    assert ann.canvas[0]._canvas_manager._current_canvas is not None
