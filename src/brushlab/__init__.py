@@ -10,12 +10,14 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import errors, images
+from . import errors, images, models
 from .blockwise import predict_blockwise
 from .classifier import PixelClassifier, load_classifier
 from .errors import BrushlabError
 from .features import FeatureSet
+from .ilastik import import_ilastik
 from .images import as_image, imread
+from .project import open_project
 from .session import Session
 from .writers import write_image
 
@@ -41,7 +43,10 @@ __all__ = [
     "errors",
     "images",
     "imread",
+    "import_ilastik",
     "load_classifier",
+    "models",
+    "open_project",
     "predict_blockwise",
     "write_image",
 ]

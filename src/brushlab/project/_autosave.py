@@ -36,9 +36,7 @@ def training_record(session: Session, classifier: PixelClassifier) -> dict[str, 
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "brushlab_version": __version__,
         "label_counts": dict(training.get("labelled_pixels", {})),
-        "images": [
-            name for name in session.image_names if session.labels(name).any()
-        ],
+        "images": [name for name in session.image_names if session.labels(name).any()],
         "classes": list(classifier.class_names or []),
         "n_trees": int(classifier.n_trees),
         "n_features": int(

@@ -155,7 +155,9 @@ class ProjectReader:
         """Open and validate the container and its document (not yet the arrays)."""
         path = Path(path)
         if not path.exists():
-            raise ProjectError(f"project file not found: {path}; check the path (cwd: {Path.cwd()})")
+            raise ProjectError(
+                f"project file not found: {path}; check the path (cwd: {Path.cwd()})"
+            )
         if path.is_dir():
             raise ProjectError(f"{path} is a folder, not a brushlab project file")
         with open(path, "rb") as handle:
@@ -223,7 +225,7 @@ class ProjectReader:
 
 
 def damaged(path: Path, what: str) -> ProjectError:
-    """The error for a project whose container reads but whose content is inconsistent."""
+    """Build the error for a project whose zip reads but whose content is inconsistent."""
     return ProjectError(
         f"{path} is damaged: {what}. Open an intact copy (an autosave or a backup) instead"
     )

@@ -77,7 +77,7 @@ def read_labels(
     """
     index = session.image_index(image)
     target = session.labels(index)
-    dims = tuple(d for d in session.images[index].dims if d != "c")
+    dims = tuple(str(d) for d in session.images[index].dims if d != "c")
     if time is not None:
         target, dims = target[0], dims[1:]
     elif plane is not None:
@@ -86,7 +86,7 @@ def read_labels(
     if arr.ndim == target.ndim + 1 and arr.shape[:-1] == target.shape and arr.shape[-1] in (3, 4):
         colour = arr[..., :3]
         if mask:
-            arr = colour.any(axis=-1)
+            arr = np.asarray(colour.any(axis=-1))
         elif (colour == colour[..., :1]).all():
             arr = colour[..., 0]
         else:
@@ -97,10 +97,13 @@ def read_labels(
     if arr.shape != target.shape:
         raise LabelError(
             f"labels of shape {arr.shape} do not fit image {session.image_names[index]!r}, "
-            f"whose {'time point' if time is not None else 'plane' if plane is not None else 'labels'}"
-            f" are {target.shape} (dims {dims})"
+            f"whose {_part(plane, time)} are {target.shape} (dims {dims})"
         )
     return arr != 0 if mask else arr
+
+
+def _part(plane: Any, time: int | None) -> str:
+    return "time point" if time is not None else "plane" if plane is not None else "labels"
 
 
 def _read(source: Any, dims: tuple[str, ...], shape: tuple[int, ...]) -> np.ndarray:
@@ -124,7 +127,9 @@ def _read(source: Any, dims: tuple[str, ...], shape: tuple[int, ...]) -> np.ndar
         raise LabelError(f"cannot read labels from {type(source).__name__}: {exc}") from exc
 
 
-def _full(session: Session, index: int, part: np.ndarray, plane: Any, time: int | None) -> tuple[np.ndarray, Any]:
+def _full(
+    session: Session, index: int, part: np.ndarray, plane: Any, time: int | None
+) -> tuple[np.ndarray, Any]:
     """Place one time point's labels in an array of the whole image (zeros elsewhere)."""
     if time is None:
         return part, plane
@@ -162,15 +167,14 @@ def import_labels(
     --------
     >>> import numpy as np, brushlab
     >>> from brushlab.project import import_labels
-    >>> s = brushlab.Session(brushlab.as_image(np.zeros((2, 3, 8, 8)), dims="tzyx"), precompute=False)
+    >>> movie = brushlab.as_image(np.zeros((2, 3, 8, 8)), dims="tzyx")
+    >>> s = brushlab.Session(movie, precompute=False)
     >>> volume = np.zeros((3, 8, 8), np.uint8); volume[1, 2:4, 2:4] = 2
     >>> s.images[0].dims, import_labels(s, 0, volume, time=1).n_pixels
     (('t', 'z', 'y', 'x'), 4)
     """
     index = session.image_index(image)
-    arr = read_labels(
-        session, index, source, mask=class_id is not None, plane=plane, time=time
-    )
+    arr = read_labels(session, index, source, mask=class_id is not None, plane=plane, time=time)
     full, p = _full(session, index, arr, plane, time)
     return session.import_labels(index, full, class_id, plane=p, overwrite=overwrite)
 
@@ -223,8 +227,10 @@ def import_masks(
     {'bg': 60, 'cell': 4}
     """
     index = session.image_index(image)
-    read = {cls: read_labels(session, index, m, mask=True, plane=plane, time=time)
-            for cls, m in masks.items()}
+    read = {
+        cls: read_labels(session, index, m, mask=True, plane=plane, time=time)
+        for cls, m in masks.items()
+    }
     missing = [c for c in read if isinstance(c, str) and c not in session.class_names]
     if missing and not add_classes:
         raise LabelError(
@@ -282,7 +288,7 @@ def export_labels(
     if plane is None and time is None:
         return session.export_labels(index, path, format=format)
     img = session.images[index]
-    dims = [d for d in img.dims if d != "c"]
+    dims = [str(d) for d in img.dims if d != "c"]
     labels = xr.DataArray(np.array(session.labels(index)), dims=dims)
     if time is not None:
         labels = labels.isel(t=int(time))
@@ -339,7 +345,7 @@ def export_masks(
     fmt = format or ("png" if labels.ndim == 2 else "tiff")
     ext = {"tiff": "tif", "tif": "tif"}.get(fmt, fmt)
     img = session.images[index]
-    dims = [d for d in img.dims if d != "c"]
+    dims = [str(d) for d in img.dims if d != "c"]
     stem = _UNSAFE.sub("_", session.image_names[index])
     out = {}
     for cls in classes if classes is not None else session.class_names:
@@ -348,7 +354,11 @@ def export_masks(
         target = folder / f"{stem}_{_UNSAFE.sub('_', name)}.{ext}"
         mask = np.where(labels == cid, np.uint8(255), np.uint8(0))
         out[name] = write_image(
-            target, mask, format=fmt, dims=dims, spacing=img.attrs.get("spacing", {}),
+            target,
+            mask,
+            format=fmt,
+            dims=dims,
+            spacing=img.attrs.get("spacing", {}),
             unit=img.attrs.get("unit"),
         )
     return out

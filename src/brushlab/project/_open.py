@@ -87,9 +87,10 @@ def open_project(
         try:
             features = FeatureSet.from_dict(doc["features"])
             classes = [(c["name"], c["colour"]) for c in doc["classes"]]
-            params = {**dict(doc.get("classifier_params", {})), **session_options.pop(
-                "classifier_params", {}
-            )}
+            params = {
+                **dict(doc.get("classifier_params", {})),
+                **session_options.pop("classifier_params", {}),
+            }
             entries = list(doc["images"])
         except (KeyError, TypeError, ValueError, BrushlabError) as exc:
             raise damaged(reader.path, f"its settings are incomplete ({exc})") from exc
@@ -167,7 +168,9 @@ def _load_image(
     return image
 
 
-def _find(entry: dict[str, Any], project: Path, relinks: dict[str, Path], folders: list[Path]) -> Path:
+def _find(
+    entry: dict[str, Any], project: Path, relinks: dict[str, Path], folders: list[Path]
+) -> Path:
     saved = str(entry.get("path", ""))
     relative = entry.get("relative_path")
     keys = [saved, str(entry.get("source", "")), str(entry.get("name", ""))]
@@ -210,7 +213,9 @@ def _exists(path: Path) -> bool:
     return False
 
 
-def _read_referenced(file: Path, dims: list[str], shape: list[int], entry: dict[str, Any]) -> xr.DataArray:
+def _read_referenced(
+    file: Path, dims: list[str], shape: list[int], entry: dict[str, Any]
+) -> xr.DataArray:
     from ..images import imread
 
     error: BrushlabError | None = None

@@ -1,0 +1,387 @@
+"""Import an ilastik Pixel Classification project (.ilp) as a brushlab Session.
+
+Layout read (ilastik 1.x; groups named as ilastik's serializers write them)::
+
+    /workflowName                          "Pixel Classification"
+    /Input Data/infos/lane0000/Raw Data/   location ("ProjectInternal" | "FileSystem"),
+                                           filePath, datasetId, nickname, axistags (JSON)
+    /Input Data/local_data/<datasetId>     embedded pixels (attrs: axistags)
+    /FeatureSelections/                    FeatureIds, Scales, SelectionMatrix, ComputeIn2d
+    /PixelClassification/LabelNames        class names;  LabelColors: (K, 3) RGB
+    /PixelClassification/LabelSets/labels000/block0000
+                                           a block of labels (0 = none, 1..K), attrs
+                                           blockSlice "[a:b,c:d,...]" and axistags
+
+The pickled parts (``ClassifierForests``, ``ClassifierFactory``, ``Bookmarks``) are never
+opened: brushlab trains its own forest on the same labels with ``session.train()``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import warnings
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import h5py
+import numpy as np
+import xarray as xr
+
+from ..errors import BrushlabError, ProjectError
+from ..features import FeatureSet
+from ._features import IlastikImportWarning, feature_set
+from ._h5 import axis_keys, axis_spacing, numbers, parse_slicing, string, strings
+
+if TYPE_CHECKING:
+    from ..session import Session
+
+__all__ = ["import_ilastik"]
+
+PathLike = str | os.PathLike[str]
+WORKFLOW = "Pixel Classification"
+_DEFAULT_COLOURS = [
+    (255, 0, 0),
+    (0, 255, 0),
+    (0, 0, 255),
+    (255, 255, 0),
+    (255, 0, 255),
+    (0, 255, 255),
+    (128, 128, 128),
+    (255, 105, 180),
+    (255, 165, 0),
+    (240, 230, 140),
+]  # ilastik's, for projects that stored none
+
+
+def import_ilastik(
+    path: PathLike,
+    *,
+    relink: Mapping[PathLike, PathLike] | None = None,
+    search_paths: Iterable[PathLike] = (),
+    precompute: bool = True,
+    **session_options: Any,
+) -> Session:
+    """Read an ilastik Pixel Classification project into a new :class:`Session`.
+
+    Images (embedded in the project or referenced by path), labels, class names
+    and colours and the feature selection come over; ``session.train()`` then
+    trains brushlab's forest on the same labels with the equivalent
+    :class:`FeatureSet`. Nothing in the file is unpickled: ilastik's own
+    classifier is not read.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.ilp`` file.
+    relink : mapping, optional
+        ``{path as stored in the project (or its absolute form): new path}`` for raw
+        data files that moved.
+    search_paths : iterable of path, optional
+        Folders searched by file name for raw data files not found where the project
+        says (absolute, or relative to the project file's folder).
+    precompute : bool, default True
+        Passed to :class:`Session`.
+    **session_options
+        Other :class:`Session` keyword arguments (``classifier_params``...).
+
+    Returns
+    -------
+    Session
+        One image per lane (named by its ilastik nickname), singleton ``t``/``z``
+        axes dropped.
+
+    Raises
+    ------
+    ProjectError
+        If the file is not HDF5, not an ilastik project, of another workflow
+        (Object Classification, Autocontext...), from ilastik 0.5, damaged, or a
+        raw data file cannot be found (the message names the paths tried).
+
+    Examples
+    --------
+    >>> import brushlab                                         # doctest: +SKIP
+    >>> session = brushlab.import_ilastik("MyProject.ilp")       # doctest: +SKIP
+    >>> clf = session.train()                                   # doctest: +SKIP
+    """
+    from ..session import Session
+
+    path = Path(path)
+    if not path.is_file():
+        raise ProjectError(f"ilastik project not found: {path} (cwd: {Path.cwd()})")
+    relinks = {str(k): Path(v) for k, v in (relink or {}).items()}
+    folders = [Path(p) for p in search_paths]
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as exc:
+        raise ProjectError(
+            f"{path} is not a readable ilastik project: not an HDF5 file, or truncated ({exc})"
+        ) from exc
+    with handle as f:
+        _check_workflow(f, path)
+        lanes = _lanes(f, path, relinks, folders)
+        classes = _classes(f, path, lanes)
+        features = _features(f, path)
+    session = Session(
+        None, classes=classes, features=features, precompute=precompute, **session_options
+    )
+    names: set[str] = set()
+    for lane in lanes:
+        name = _unique(lane["name"], names)
+        index = session.add_image(lane["image"], name=name)
+        if lane["labels"].any():
+            session.import_labels(index, lane["labels"])
+    session._history.clear()  # importing is not an edit
+    return session
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    out, n = name, 2
+    while out in taken:
+        out, n = f"{name} ({n})", n + 1
+    taken.add(out)
+    return out
+
+
+def _check_workflow(f: h5py.File, path: Path) -> None:
+    if "workflowName" in f:
+        name = string(f["workflowName"], path)
+    elif "PixelClassification" in f:
+        name = WORKFLOW  # early 1.x projects did not store the name
+    elif "DataSets" in f and "Input Data" not in f:
+        raise ProjectError(
+            f"{path} is an ilastik 0.5 project: open it in ilastik 1.x and save it there, "
+            "then import that"
+        )
+    else:
+        raise ProjectError(f"{path} is an HDF5 file but not an ilastik project (no workflowName)")
+    if name != WORKFLOW:
+        raise ProjectError(
+            f"{path} is an ilastik {name!r} project; brushlab imports {WORKFLOW!r} projects "
+            "only (for Autocontext or Object Classification, import the pixel classification "
+            "project they started from)"
+        )
+    if "Input Data" not in f or "infos" not in f["Input Data"]:
+        raise ProjectError(f"{path}: ilastik project without input data (no 'Input Data/infos')")
+
+
+# -- images -------------------------------------------------------------------------------
+def _lanes(
+    f: h5py.File, path: Path, relinks: dict[str, Path], folders: list[Path]
+) -> list[dict[str, Any]]:
+    infos = f["Input Data/infos"]
+    lanes: list[dict[str, Any]] = []
+    for lane_name in sorted(infos, key=_index_of):
+        group = infos[lane_name]
+        info = group if "location" in group else group.get("Raw Data")
+        if not isinstance(info, h5py.Group) or "location" not in info:
+            raise ProjectError(f"{path}: lane {lane_name!r} has no raw data")
+        data, keys, spacing, source = _raw(f, info, path, relinks, folders, lane_name)
+        image, squeezed = _canonical(data, keys, spacing, source)
+        nick = string(info["nickname"], path) if "nickname" in info else ""
+        lanes.append(
+            {
+                "name": nick or Path(source).stem or lane_name,
+                "image": image,
+                "keys": keys,
+                "squeezed": squeezed,
+            }
+        )
+    label_sets = f.get("PixelClassification/LabelSets")
+    groups = sorted(label_sets, key=_index_of) if isinstance(label_sets, h5py.Group) else []
+    for i, lane in enumerate(lanes):
+        shape = tuple(n for d, n in lane["image"].sizes.items() if d != "c")
+        lane["labels"] = np.zeros(shape, np.uint16)
+        if i < len(groups):
+            _read_labels(label_sets[groups[i]], lane, path)
+    return lanes
+
+
+def _index_of(name: str) -> int:
+    match = re.search(r"(\d+)", name)
+    return int(match[1]) if match else 0
+
+
+def _raw(
+    f: h5py.File,
+    info: h5py.Group,
+    path: Path,
+    relinks: dict[str, Path],
+    folders: list[Path],
+    lane: str,
+) -> tuple[np.ndarray, str, dict[str, float], str]:
+    location = string(info["location"], path)
+    tags = string(info["axistags"], path) if "axistags" in info else None
+    if tags is None and "axisorder" in info:
+        axes = [{"key": k} for k in string(info["axisorder"], path)]
+        tags = json.dumps({"axes": axes})
+    if location == "ProjectInternal":
+        dataset_id = string(info["datasetId"], path)
+        local = f.get(f"Input Data/local_data/{dataset_id}")
+        if local is None:
+            raise ProjectError(f"{path} is damaged: the embedded data of {lane} is missing")
+        tags = local.attrs.get("axistags", tags)
+        data = numbers(local, path)
+        source = f"{path}/Input Data/local_data/{dataset_id}"
+    elif location == "FileSystem":
+        stored = string(info["filePath"], path)
+        if (
+            os.pathsep in stored
+            or "*" in stored
+            or ("fromstack" in info and bool(info["fromstack"][()]))
+        ):
+            raise ProjectError(
+                f"{path}: {lane} reads an image stack ({stored!r}); brushlab imports single "
+                "files: combine the stack into one TIFF and relink it"
+            )
+        file = _find_raw(stored, path, relinks, folders, lane)
+        data, source = _read_file(file, tags, path), str(file)
+    else:
+        raise ProjectError(f"{path}: {lane} has data location {location!r}, not readable here")
+    if tags is None:
+        raise ProjectError(f"{path}: {lane} has no axistags; re-save the project in ilastik 1.3+")
+    keys = axis_keys(tags, path, lane)
+    if len(keys) != data.ndim:
+        raise ProjectError(f"{path}: {lane} has axes {keys!r} but {data.ndim}D data {data.shape}")
+    return data, keys, axis_spacing(tags), source
+
+
+def _find_raw(
+    stored: str, project: Path, relinks: dict[str, Path], folders: list[Path], lane: str
+) -> Path:
+    from ..project._open import _exists
+
+    candidate = Path(stored) if os.path.isabs(stored) else project.parent / stored
+    for key in (stored, str(candidate), str(candidate.resolve())):
+        if key in relinks:
+            return relinks[key]
+    tried = [candidate]
+    name = Path(stored).name
+    tried += [folder / name for folder in folders]
+    for path in tried:
+        if _exists(path):
+            return path
+    listed = "\n  ".join(str(p) for p in tried)
+    raise ProjectError(
+        f"the raw data of {lane} in {project} was not found; tried:\n  {listed}\n"
+        f"If it moved, pass import_ilastik(..., relink={{{stored!r}: 'new/path'}}) or "
+        "search_paths=['folder/with/it']"
+    )
+
+
+def _read_file(file: Path, tags: str | None, project: Path) -> np.ndarray:
+    from ..images import imread
+
+    keys = axis_keys(tags, project, str(file)) if tags is not None else None
+    try:
+        image = imread(file, dims=keys) if keys else imread(file)
+    except BrushlabError:
+        try:
+            image = imread(file)
+        except BrushlabError as exc:
+            raise ProjectError(f"cannot read the raw data {file}: {exc}") from exc
+    if keys and list(image.dims) != sorted(keys, key="tzyxc".index):
+        raise ProjectError(f"{file} has dims {image.dims}, the ilastik project says {keys!r}")
+    # Back to ilastik's axis order, which labels' blockSlice follows.
+    return np.asarray(image.transpose(*keys).data) if keys else np.asarray(image.data)
+
+
+def _canonical(
+    data: np.ndarray, keys: str, spacing: dict[str, float], source: str
+) -> tuple[xr.DataArray, list[str]]:
+    from ..images import as_image
+
+    image = as_image(xr.DataArray(data, dims=list(keys), attrs={"spacing": spacing}))
+    squeezed = [str(d) for d in ("t", "z") if d in image.dims and image.sizes[d] == 1]
+    if squeezed:
+        image = image.isel({d: 0 for d in squeezed})
+    image.attrs["source"] = source
+    return image, squeezed
+
+
+# -- labels ---------------------------------------------------------------------------------
+def _read_labels(group: h5py.Group, lane: dict[str, Any], path: Path) -> None:
+    labels: np.ndarray = lane["labels"]
+    dims = [str(d) for d in lane["image"].dims if d != "c"]
+    for block_name in group:
+        item = group[block_name]
+        ds = item["data"] if isinstance(item, h5py.Group) and "data" in item else item
+        where = f"label block {item.name}"
+        slicing = parse_slicing(item.attrs.get("blockSlice", ""), path, where)
+        tags = item.attrs.get("axistags")
+        keys = axis_keys(tags, path, where) if tags is not None else lane["keys"]
+        block = numbers(ds, path)
+        if "c" not in keys and block.ndim == len(keys) + 1:
+            keys += "c"  # ilastik appends a channel axis to label arrays
+        if len(keys) != block.ndim or len(slicing) != block.ndim:
+            raise ProjectError(
+                f"{path}: {where} is {block.ndim}D {block.shape} with axes {keys!r} and "
+                f"blockSlice of {len(slicing)} axes"
+            )
+        index, dropped = {}, []
+        for axis, (key, sl) in enumerate(zip(keys, slicing)):
+            if sl.stop - sl.start != block.shape[axis]:
+                raise ProjectError(f"{path}: {where} does not match its blockSlice {slicing}")
+            if key in dims:
+                index[key] = sl
+            elif sl.stop - sl.start != 1 or (key != "c" and sl.start != 0):
+                raise ProjectError(f"{path}: {where} spans {key}={sl}, outside the image")
+            else:
+                dropped.append(axis)
+        if set(index) != set(dims):
+            raise ProjectError(f"{path}: {where} has axes {keys!r}, the image {dims}")
+        block = np.squeeze(block, axis=tuple(dropped))
+        present = [k for k in keys if k in dims]
+        block = block.transpose([present.index(d) for d in dims])
+        target = tuple(index[d] for d in dims)
+        try:
+            view = labels[target]
+            hit = block != 0
+            view[hit] = block[hit]
+        except (IndexError, ValueError) as exc:
+            raise ProjectError(f"{path}: {where} lies outside its image ({exc})") from exc
+
+
+# -- classes and features -----------------------------------------------------------------------
+def _classes(f: h5py.File, path: Path, lanes: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    pc = f.get("PixelClassification")
+    names: list[str] = []
+    colours: list[Any] = []
+    if isinstance(pc, h5py.Group) and "LabelNames" in pc:
+        if not pc["LabelNames"].attrs.get("isEmpty", False):
+            names = strings(pc["LabelNames"], path)
+        if "LabelColors" in pc and not pc["LabelColors"].attrs.get("isEmpty", False):
+            colours = numbers(pc["LabelColors"], path).reshape(-1, 3).tolist()
+    top = max((int(lane["labels"].max()) for lane in lanes), default=0)
+    names = names + [f"Label {i}" for i in range(len(names) + 1, max(top, len(names), 2) + 1)]
+    out = []
+    for i, name in enumerate(names):
+        rgb = colours[i] if i < len(colours) else _DEFAULT_COLOURS[i % len(_DEFAULT_COLOURS)]
+        out.append((name, "#" + "".join(f"{int(v) & 255:02x}" for v in rgb)))
+    return out
+
+
+def _features(f: h5py.File, path: Path) -> FeatureSet:
+    group = f.get("FeatureSelections")
+    needed = ("FeatureIds", "Scales", "SelectionMatrix")
+    if not isinstance(group, h5py.Group) or any(k not in group for k in needed):
+        warnings.warn(
+            f"{path} stores no feature selection: using FeatureSet.default()",
+            IlastikImportWarning,
+            stacklevel=4,
+        )
+        return FeatureSet.default()
+    ids = strings(group["FeatureIds"], path)
+    scales = [float(s) for s in numbers(group["Scales"], path).ravel()]
+    matrix = numbers(group["SelectionMatrix"], path)
+    if matrix.shape != (len(ids), len(scales)):
+        raise ProjectError(
+            f"{path}: the feature selection matrix is {matrix.shape}, but there are "
+            f"{len(ids)} features and {len(scales)} scales"
+        )
+    in_2d = None
+    if "ComputeIn2d" in group:
+        in_2d = [bool(v) for v in numbers(group["ComputeIn2d"], path).ravel()]
+    return feature_set(ids, scales, matrix, in_2d)
