@@ -10,13 +10,14 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import errors, images, models
+from . import errors, images, metrics, models, objects
 from .blockwise import predict_blockwise
 from .classifier import PixelClassifier, load_classifier
 from .errors import BrushlabError
 from .features import FeatureSet
 from .ilastik import import_ilastik
 from .images import as_image, imread
+from .objects import ObjectClassifier, instances, measure
 from .project import open_project
 from .session import Session
 from .writers import write_image
@@ -49,4 +50,9 @@ __all__ = [
     "open_project",
     "predict_blockwise",
     "write_image",
+    "ObjectClassifier",
+    "instances",
+    "measure",
+    "metrics",
+    "objects",
 ]

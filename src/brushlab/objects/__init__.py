@@ -4,25 +4,48 @@
   :func:`crf_smooth`, :func:`fill_holes`, :func:`remove_small_objects`,
   :func:`separate_objects`.
 - :func:`instances`: label images from class masks or boundary probabilities.
-- :func:`measure`: a table of object measurements (pandas), :func:`write_table`.
+- :func:`measure`: a table of object measurements (pandas); :func:`write_table`.
 - :class:`ObjectClassifier`: classify objects from a few labelled ones (ilastik's
-  Object Classification), with :func:`class_overlay`, :func:`label_overlay` and
+  Object Classification); :func:`label_overlay`, :func:`class_overlay` and
   :func:`object_at` for viewers.
 
 numpy, cupy and xarray in; the same kind out. 2D and 3D; anisotropic spacing is
 respected in distances and measurements.
+
+Examples
+--------
+>>> import numpy as np, brushlab
+>>> mask = np.zeros((30, 30), bool); mask[3:10, 3:10] = True; mask[15:25, 12:28] = True
+>>> labels = brushlab.instances(mask)
+>>> brushlab.measure(labels)["area"].tolist()
+[49.0, 160.0]
 """
 
 from __future__ import annotations
 
+from ._crf import crf_smooth
 from ._instances import DEFAULTS, instances, separate_objects
+from ._measure import SHAPE_2D, SHAPE_3D, measure, write_table
+from ._object_classifier import ObjectClassifier, load_object_classifier
+from ._overlay import CLASS_COLORS, class_overlay, label_overlay, object_at
 from ._postprocess import fill_holes, min_confidence, remove_small_objects
 
 __all__ = [
+    "CLASS_COLORS",
     "DEFAULTS",
+    "SHAPE_2D",
+    "SHAPE_3D",
+    "ObjectClassifier",
+    "class_overlay",
+    "crf_smooth",
     "fill_holes",
     "instances",
+    "label_overlay",
+    "load_object_classifier",
+    "measure",
     "min_confidence",
+    "object_at",
     "remove_small_objects",
     "separate_objects",
+    "write_table",
 ]
