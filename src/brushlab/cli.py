@@ -25,6 +25,7 @@ from .classifier import OUTPUTS, PixelClassifier, load_classifier
 from .errors import BrushlabError, FeatureError, ImageError
 from .features import FeatureSet
 from .images import _split_h5, imread
+from .objects import cli as objects_cli
 from .validation import check_labels
 from .writers import write_image
 
@@ -216,6 +217,7 @@ def _build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="describe a model file")
     info.add_argument("model", metavar="MODEL")
     info.add_argument("--json", action="store_true", help="print JSON")
+    objects_cli.add_parser(sub)
     return parser
 
 
@@ -240,6 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _train(args, parser)
         if args.command == "predict":
             return _predict(args, parser)
+        if args.command == "objects":
+            return objects_cli.run(args)
         return _info(args)
     except SystemExit as exc:  # argparse: --help, --version and usage errors
         return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else 1)

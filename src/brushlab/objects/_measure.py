@@ -187,9 +187,10 @@ def measure(
         props += ["extent", "axis_major_length", "axis_minor_length", "equivalent_diameter_area"]
         if ndim == 2:
             props += ["eccentricity"]
-    table = regionprops_table(
-        lab, None if channels is None else channels[0], properties=props, spacing=sp
-    )
+    intensity = None
+    if channels is not None:  # one channel as a plain image: skimage names its columns unsuffixed
+        intensity = channels[0][..., 0] if channels[0].shape[-1] == 1 else channels[0]
+    table = regionprops_table(lab, intensity, properties=props, spacing=sp)
     out: dict[str, Any] = {"label": table["label"], "n_pixels": table["num_pixels"]}
     out[size_name] = table["area"]
     for i, d in enumerate(dims):
