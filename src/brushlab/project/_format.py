@@ -165,7 +165,7 @@ class ProjectReader:
             handle.seek(0)
             try:
                 archive = zipfile.ZipFile(handle)
-            except (zipfile.BadZipFile, EOFError, OSError) as exc:
+            except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
                 what = "damaged (truncated?)" if start.startswith(b"PK") else "not a zip container"
                 raise ProjectError(
                     f"{path} is not a readable brushlab project: {what} ({exc}). Open an "
@@ -220,7 +220,7 @@ class ProjectReader:
             raise damaged(self.path, f"member {name!r} is larger than {DOCUMENT} says")
         try:
             return self._archive.read(info)
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as exc:
             raise damaged(self.path, f"member {name!r} cannot be read ({exc})") from exc
 
 
