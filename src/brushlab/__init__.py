@@ -10,9 +10,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import errors, images, metrics, models, objects
+from . import dl, errors, images, metrics, models, objects
 from .blockwise import predict_blockwise
 from .classifier import PixelClassifier, load_classifier
+from .dl import load_model
 from .errors import BrushlabError
 from .features import FeatureSet
 from .ilastik import import_ilastik
@@ -46,6 +47,8 @@ __all__ = [
     "imread",
     "import_ilastik",
     "load_classifier",
+    "load_model",
+    "dl",
     "models",
     "open_project",
     "predict_blockwise",

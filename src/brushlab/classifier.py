@@ -521,6 +521,40 @@ class PixelClassifier:
         json.dumps(meta)  # fail here, before anything is written, if not JSON-able
         return write_model_file(path, arrays, meta)
 
+    def export_bioimageio(
+        self, path: str | os.PathLike[str], *, sample_image: Any, **kwargs: Any
+    ) -> Path:
+        """Write a BioImage Model Zoo package (format 0.5, ONNX weights) of this classifier.
+
+        The ONNX graph computes the features (separable 1D convolutions with brushlab's
+        kernels, eigenvalues in closed form, symmetric mirroring at the borders) and
+        the forest (ONNX-ML ``TreeEnsembleClassifier``); onnxruntime reproduces
+        :meth:`predict`'s probabilities. The package is validated with
+        ``bioimageio.spec`` and its own test passes before it is written.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A folder, or a ``.zip`` file.
+        sample_image : image
+            An image like the training ones: test tensors (a centre crop) and the cover.
+        **kwargs
+            ``name``, ``description``, ``authors``, ``license``, ``tags``, ``spacing``,
+            ``overwrite``: see :func:`brushlab.dl.export_bioimageio`.
+
+        Returns
+        -------
+        pathlib.Path
+            The written package.
+
+        Examples
+        --------
+        >>> clf.export_bioimageio("cells.zip", sample_image=image)  # doctest: +SKIP
+        """
+        from .dl import export_bioimageio
+
+        return export_bioimageio(self, path, sample_image=sample_image, **kwargs)  # type: ignore[no-any-return]
+
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> PixelClassifier:
         """Read a classifier written by :meth:`save`."""

@@ -44,3 +44,7 @@ class ModelFileError(BrushlabError, ValueError):
 
 class ProjectError(BrushlabError, ValueError):
     """A project file or an ilastik project is corrupt, foreign, newer, or its images moved."""
+
+
+class ModelPackageError(BrushlabError, ValueError):
+    """A BioImage Model Zoo package cannot be read, validated or run by brushlab."""
