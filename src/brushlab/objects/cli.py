@@ -169,6 +169,8 @@ def _one(model: Any, source: str, targets: list[Path], args: argparse.Namespace)
     else:
         intensities = None
         data = _precomputed(image, args)
+    # comparisons drop attrs: give the objects the image's pixel size back
+    data.attrs = {k: image.attrs[k] for k in ("spacing", "unit") if k in image.attrs}
     if args.method == "components" and args.fill_holes:
         data = fill_holes(data)
     labels = instances(data, method=args.method, separate=args.separate, min_size=args.min_size)
