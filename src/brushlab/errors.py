@@ -14,6 +14,7 @@ __all__ = [
     "FeatureError",
     "ClassifierError",
     "ModelFileError",
+    "ModelPackageError",
     "ProjectError",
 ]
 
