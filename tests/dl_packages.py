@@ -1,4 +1,4 @@
-"""Tiny ONNX models and Model Zoo packages (formats 0.4 and 0.5) that the dl tests build themselves."""
+"""Tiny ONNX models and Model Zoo packages (formats 0.4 and 0.5) built by the dl tests."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def affine_model(
 
 
 def blur_model(*, pads: int, x: str = "raw", y: str = "out"):
-    """3x3 box mean: ``pads=1`` keeps the size (zero padding), ``pads=0`` crops one pixel per side."""
+    """3x3 box mean: ``pads=1`` keeps the size (zero padding), ``pads=0`` crops a pixel a side."""
     w = np.full((1, 1, 3, 3), 1.0 / 9.0, np.float32)
     nodes = [helper.make_node("Conv", [x, "w"], [y], pads=[pads] * 4)]
     return _model(nodes, [numpy_helper.from_array(w, "w")], x, y, 1, 1)

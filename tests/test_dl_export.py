@@ -1,4 +1,4 @@
-"""Export a PixelClassifier as a Model Zoo package: spec-valid, and onnxruntime reproduces brushlab."""
+"""Export a PixelClassifier as a Model Zoo package: spec-valid, reproduced by onnxruntime."""
 
 from __future__ import annotations
 

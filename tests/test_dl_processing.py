@@ -1,4 +1,4 @@
-"""Every pre- and postprocessing operation, against numpy written here, through test() and predict()."""
+"""Every pre- and postprocessing operation against numpy, through test() and predict()."""
 
 from __future__ import annotations
 
