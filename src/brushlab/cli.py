@@ -22,6 +22,7 @@ import xarray as xr
 
 from . import __version__
 from .classifier import OUTPUTS, PixelClassifier, load_classifier
+from .dl import cli as dl_cli
 from .errors import BrushlabError, FeatureError, ImageError
 from .features import FeatureSet
 from .images import _split_h5, imread
@@ -218,6 +219,7 @@ def _build_parser() -> argparse.ArgumentParser:
     info.add_argument("model", metavar="MODEL")
     info.add_argument("--json", action="store_true", help="print JSON")
     objects_cli.add_parser(sub)
+    dl_cli.add_parser(sub)
     return parser
 
 
@@ -244,6 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _predict(args, parser)
         if args.command == "objects":
             return objects_cli.run(args)
+        if args.command == "model":
+            return dl_cli.run(args)
         return _info(args)
     except SystemExit as exc:  # argparse: --help, --version and usage errors
         return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else 1)

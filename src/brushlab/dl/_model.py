@@ -268,7 +268,7 @@ class BioimageioModel:
         self,
         image: Any,
         *,
-        tile_shape: Mapping[str, int] | Sequence[int] | None = None,
+        tile_shape: int | Mapping[str, int] | Sequence[int] | None = None,
         border: int | Mapping[str, int] | None = None,
         probabilities: str | None = None,
         mask_threshold: float | None = None,
@@ -282,9 +282,9 @@ class BioimageioModel:
         image : array-like, DataArray or path
             Anything :func:`brushlab.as_image` reads; dims from t, z, y, x, c. Dims the
             model lacks (t, or z for a 2D model) are run one plane at a time.
-        tile_shape : mapping or sequence, optional
-            Output pixels per tile and space axis (``{"y": 256, "x": 256}`` or in the
-            model's space-axis order). Results do not depend on it.
+        tile_shape : int, mapping or sequence, optional
+            Output pixels per tile and space axis: one int for all, ``{"y": 256, "x": 256}``,
+            or a sequence in the model's space-axis order. Results do not depend on it.
         border : int or mapping, optional
             Context pixels per side of each tile instead of the model's declared halo
             (ZEISS Intellesis' "border size"). A model without a halo that looks

@@ -26,7 +26,7 @@ from ._axes import AxisInfo, TensorInfo
 
 __all__ = ["AxisPlan", "plan_tiles", "run_tiled", "DEFAULT_CORE"]
 
-DEFAULT_CORE = {"z": 64, "y": 512, "x": 512}
+DEFAULT_CORE = {"z": 64, "y": 1024, "x": 1024}
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def plan_tiles(
     shape : mapping
         Image size per space axis id.
     tile_shape : mapping, optional
-        Wanted output pixels per tile and axis (default: whole axis up to 512 for
+        Wanted output pixels per tile and axis (default: whole axis up to 1024 for
         y/x, 64 for z; fixed-size models use what their size leaves).
     border : mapping, optional
         Context pixels per side instead of the declared halo.
@@ -109,7 +109,7 @@ def plan_tiles(
         if a.ref is not None and a.ref[0] == inp.id and a.ref[1] in plans:
             size = plans[a.ref[1]].size + a.offset
         else:
-            wanted = (tile_shape or {}).get(a.id) or DEFAULT_CORE.get(a.id, 512)
+            wanted = (tile_shape or {}).get(a.id) or DEFAULT_CORE.get(a.id, 1024)
             size = _valid_size(a, min(n, int(wanted)) + 2 * m)
         if size - 2 * m < 1:
             raise ModelPackageError(
