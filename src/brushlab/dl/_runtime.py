@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,7 +20,8 @@ from ..errors import ModelPackageError
 
 __all__ = ["get_session", "providers_for", "OnnxRunner", "clear_sessions"]
 
-_SESSIONS: dict[tuple[str, tuple[str, ...], int | None], Any] = {}
+_SESSIONS: OrderedDict[tuple[str, tuple[str, ...], int | None], Any] = OrderedDict()
+MAX_SESSIONS = 8  # least recently used sessions beyond this are dropped (they hold the weights)
 _LOCK = threading.Lock()
 _ORT_TYPES = {
     "tensor(float)": np.float32,
@@ -79,7 +81,9 @@ def get_session(
     cache_key = (key, providers, threads)
     with _LOCK:
         session = _SESSIONS.get(cache_key)
-        if session is None:
+        if session is not None:
+            _SESSIONS.move_to_end(cache_key)
+        else:
             options = ort.SessionOptions()
             if threads:
                 options.intra_op_num_threads = int(threads)
@@ -95,6 +99,8 @@ def get_session(
                     "the file may be damaged or need a newer onnxruntime"
                 ) from exc
             _SESSIONS[cache_key] = session
+            while len(_SESSIONS) > MAX_SESSIONS:
+                _SESSIONS.popitem(last=False)
     return session
 
 
