@@ -163,3 +163,16 @@ def test_float32_thresholds_decide_like_float64():
     np.testing.assert_array_equal(x[:, None] <= t32[None, :], left64)
     nearest = t64.astype(np.float32)  # rounding to nearest flips some decisions
     assert ((x[:, None] <= nearest[None, :]) != left64).any()
+
+
+def test_example_package_in_models_folder():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "models" / "coins-pixel-classifier.zip"
+    if not path.exists():
+        pytest.skip(f"{path} is absent (models/make_example.py writes it)")
+    model = brushlab.load_model(path)
+    assert model.test().passed
+    result = model.predict(skimage.data.coins())
+    assert list(result.coords["class"].values) == ["background", "coin"]
+    assert result.segmentation.values[75, 50] == 2 and result.segmentation.values[5, 5] == 1
