@@ -175,4 +175,5 @@ def test_example_package_in_models_folder():
     assert model.test().passed
     result = model.predict(skimage.data.coins())
     assert list(result.coords["class"].values) == ["background", "coin"]
-    assert result.segmentation.values[75, 50] == 2 and result.segmentation.values[5, 5] == 1
+    seg = result.segmentation.values
+    assert [seg[47, 46], seg[112, 181], seg[202, 277], seg[5, 5]] == [2, 2, 2, 1]  # scribbled
