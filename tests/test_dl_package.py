@@ -267,3 +267,68 @@ def test_copy_of_package_elsewhere_still_loads(tmp_path):
     pkg = simple_package(tmp_path / "a")
     moved = shutil.copytree(pkg, tmp_path / "b")
     assert brushlab.load_model(moved).test().passed
+
+
+def test_two_inputs_run_and_self_test_but_predict_needs_one(tmp_path):
+    from onnx import TensorProto, helper
+
+    vi = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["b", 1, "y", "x"]) for n in "abz"]
+    graph = helper.make_graph([helper.make_node("Add", ["a", "b"], ["z"])], "g", vi[:2], vi[2:])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    rng = np.random.default_rng(0)
+    a, b = (rng.random((1, 1, 16, 16)).astype(np.float32) for _ in range(2))
+
+    def tensor(tid, axes_size):
+        return {
+            "id": tid,
+            "axes": [{"type": "batch"}, {"type": "channel", "channel_names": ["c"]}, *axes_size],
+        }
+
+    pkg = write_package_05(
+        tmp_path / "two",
+        model,
+        inputs=[tensor("a", space("yx", 16)), tensor("b", space("yx", 16))],
+        outputs=[tensor("z", ref_space("yx", "a"))],
+        test_inputs=[a, b],
+        test_outputs=[a + b],
+    )
+    loaded = brushlab.load_model(pkg)
+    assert loaded.test().passed
+    np.testing.assert_allclose(loaded.run({"a": a, "b": b})["z"].values, a + b)
+    with pytest.raises(ModelPackageError, match="has 2 inputs; predict\\(\\) takes one image"):
+        loaded.predict(a[0, 0])
+
+
+def test_onnx_external_data(tmp_path):
+    import onnx
+
+    model = affine_model()
+    folder = tmp_path / "external"
+    pkg = simple_package(folder, model=model)
+    onnx.save(
+        model,
+        pkg / "model.onnx",
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="model.onnx.data",
+        size_threshold=0,
+    )
+    assert (pkg / "model.onnx.data").is_file()
+
+    def external(rdf):
+        from tests.dl_packages import sha
+
+        rdf["weights"]["onnx"]["sha256"] = sha(pkg / "model.onnx")
+        rdf["weights"]["onnx"]["external_data"] = {
+            "source": "model.onnx.data",
+            "sha256": sha(pkg / "model.onnx.data"),
+        }
+
+    _rewrite(pkg, external)
+    archive = tmp_path / "external.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for f in pkg.iterdir():
+            zf.write(f, f.name)
+    for source in (pkg, archive):
+        assert brushlab.load_model(source).test().passed

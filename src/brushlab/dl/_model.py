@@ -107,10 +107,13 @@ class BioimageioModel:
         return self._runner
 
     def _external_weights(self, entry: Any) -> Path:
+        import shutil
         import tempfile
+        import weakref
 
         files = self._package.files
         scratch = Path(tempfile.mkdtemp(prefix="brushlab-onnx-"))
+        weakref.finalize(self, shutil.rmtree, scratch, True)  # extracted files go with the model
         check_local_file(
             files, entry.external_data.source, entry.external_data.sha256, what="ONNX external data"
         )
