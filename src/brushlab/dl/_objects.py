@@ -61,7 +61,7 @@ def objects_from_probabilities(
     >>> p[:, 1:3, 1:3] = [[[0.1]], [[0.9]]]
     >>> probs = xr.DataArray(p, dims=["class", "y", "x"], coords={"class": ["background", "cell"]})
     >>> ds = objects_from_probabilities(probs, mask_threshold=0.5)
-    >>> int(ds.objects.max()), float(ds.object_confidence[0].round(2))
+    >>> int(ds.objects.max()), round(float(ds.object_confidence[0]), 2)
     (1, 0.9)
     """
     from scipy import ndimage
