@@ -93,7 +93,7 @@ class AnnotationView:
         self.radius = 3.0
         self.label_opacity = 0.6
         self.overlay = "none"
-        self.overlay_class = 1
+        self.overlay_class = max(1, len(session.classes))  # the last class: often the objects
         self.overlay_opacity = 0.5
         self.message: str | None = None
         self.suggestion: tuple[slice, slice] | None = None

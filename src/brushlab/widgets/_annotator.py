@@ -16,7 +16,7 @@ from ..features import FeatureSet
 from ..session import LiveSettings, Session
 from ..view import OVERLAYS, AnnotationView, Redraw
 from ._canvas import DRAW_LOCK, LayeredCanvas
-from ._panels import FeatureGrid, ImportanceChart, LabelCountChart
+from ._panels import FeatureGrid, ImportanceChart, LabelCountChart, load_bokehjs
 
 __all__ = ["Annotator", "annotate"]
 
@@ -96,6 +96,7 @@ class Annotator(w.VBox):
         live: bool = True,
         live_settings: LiveSettings | None = None,
     ) -> None:
+        load_bokehjs()
         self.status = w.HTML()
         self.errors: list[str] = []
         if isinstance(images, Session):
@@ -620,9 +621,12 @@ class Annotator(w.VBox):
             vmax = vmin + 1.0
         self._syncing = True
         try:
-            self.contrast.min, self.contrast.max = -np.inf, np.inf  # avoid clamping in between
-            self.contrast.max = vmax
+            # widen first, then narrow, so the slider never clamps to a stale bound
+            self.contrast.max = max(vmax, self.contrast.max)
+            self.contrast.min = min(vmin, self.contrast.min)
+            self.contrast.value = (lo, hi)
             self.contrast.min = vmin
+            self.contrast.max = vmax
             self.contrast.step = (vmax - vmin) / 1000
             self.contrast.value = (lo, hi)
         finally:

@@ -14,7 +14,25 @@ from ..errors import BrushlabError
 from ..features import FeatureSet
 from ..features.featureset import FAMILIES, ILASTIK_SCALES
 
-__all__ = ["FeatureGrid", "LabelCountChart", "ImportanceChart"]
+__all__ = ["FeatureGrid", "LabelCountChart", "ImportanceChart", "load_bokehjs"]
+
+_BOKEHJS_LOADED = False
+
+
+def load_bokehjs() -> None:
+    """Load BokehJS into the page once per kernel, from the Python package (no CDN).
+
+    jupyter_bokeh's views need ``window.Bokeh``; ``output_notebook(INLINE)``
+    displays it inline, so charts work offline (Binder, Voila, air-gapped labs).
+    """
+    global _BOKEHJS_LOADED
+    if _BOKEHJS_LOADED:
+        return
+    from bokeh.io import output_notebook
+    from bokeh.resources import INLINE
+
+    output_notebook(INLINE, hide_banner=True)
+    _BOKEHJS_LOADED = True
 
 _SHORT = {
     "gaussian_smoothing": "Gaussian",
@@ -91,6 +109,16 @@ class FeatureGrid:
         return fs
 
 
+def _refresh(widget: BokehModel, fig: figure) -> None:
+    """Make the widget's synced state the figure's current state.
+
+    jupyter_bokeh sends changes as patches to views that exist; a view created
+    later (the cell output appearing after the update, a page reload) starts from
+    ``render_bundle``, so that must follow the figure too.
+    """
+    widget.render_bundle = BokehModel._model_to_traits(fig)
+
+
 class LabelCountChart:
     """Labelled pixels per class as a bokeh bar chart in the class colours."""
 
@@ -109,6 +137,7 @@ class LabelCountChart:
         self.x_range.factors = list(names)
         self.source.data = {"name": list(names), "count": [int(c) for c in counts],
                             "colour": list(colours)}
+        _refresh(self.widget, self.figure)
 
 
 class ImportanceChart:
@@ -132,3 +161,4 @@ class ImportanceChart:
         top = [str(names[i]) for i in order]
         self.y_range.factors = top
         self.source.data = {"feature": top, "importance": [float(values[i]) for i in order]}
+        _refresh(self.widget, self.figure)
