@@ -10,7 +10,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import dl, errors, images, metrics, models, objects
+from . import datasets, dl, errors, images, metrics, models, objects
 from .blockwise import predict_blockwise
 from .classifier import PixelClassifier, load_classifier
 from .dl import load_model
@@ -42,6 +42,7 @@ __all__ = [
     "PixelClassifier",
     "Session",
     "as_image",
+    "datasets",
     "errors",
     "images",
     "imread",
