@@ -1,14 +1,15 @@
 # brushlab: two commands do all set-up on a fresh machine.
 #   make demo              install into .venv and open the quickstart notebook in JupyterLab
 #   make demo HEADLESS=1   run the quickstart pipeline without a browser (writes demo_output/)
-#   make test              install and run every check: ruff, mypy, pytest
+#   make test              install and run every check: ruff, mypy, import contracts, the
+#                          unit and browser tests, and every notebook (nbmake)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 HEADLESS ?=
 PORT ?= 8888
 
-.PHONY: test demo lint typecheck unit bench clean
+.PHONY: test demo lint typecheck imports unit notebooks bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +29,18 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
+imports: $(VENV)/.installed-test
+	$(BIN)/lint-imports
+
+# Unit tests, including the real-browser tests (tests/test_browser.py: chromium + Playwright).
 unit: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
 
-test: lint typecheck unit
+# Every notebook, top to bottom, headless (painting cells have a headless equivalent).
+notebooks: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q -p no:cacheprovider --nbmake --nbmake-timeout=300 notebooks/*.ipynb
+
+test: lint typecheck imports unit notebooks
 
 ifeq ($(HEADLESS),)
 demo: $(VENV)/.installed-notebook

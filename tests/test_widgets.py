@@ -10,6 +10,7 @@ import pytest
 pytest.importorskip("ipycanvas")
 
 import brushlab  # noqa: E402
+import brushlab.testing  # noqa: E402
 from brushlab.errors import BrushlabError  # noqa: E402
 from brushlab.session import LiveSettings, Session  # noqa: E402
 from brushlab.widgets import Annotator, annotate  # noqa: E402
@@ -283,3 +284,107 @@ def test_client_ready_redraws_everything(ann):
     ann.canvas[3]._handle_frontend_event(None, {"event": "client_ready"}, [])
     assert rec.count[0] == 1 and rec.count[1] == 1 and rec.count[2] == 1
     assert ann.canvas[0]._canvas_manager._current_canvas is not None
+
+
+def coins_annotator(**kw):
+    from skimage import data
+
+    a = annotate(data.coins()[:160, :160], classes=["background", "coin"], features=FAST,
+                 classifier_params={"n_trees": 20}, size=160, live=False, **kw)
+    a.import_labels(brushlab.testing.simulate_scribbles(
+        (data.coins()[:160, :160] > 110).astype(np.uint8), classes=[0, 1],
+        strokes_per_class=6, margin=3, seed=0), 0)
+    return a
+
+
+def test_objects_find_measure_and_classify_by_clicks():
+    a = coins_annotator()
+    try:
+        panel = a.objects_panel
+        assert panel.find() is None and "train" in a.status.value  # nothing trained yet
+        a.train()
+        assert panel.source_class.value == 2  # the last class: coins
+        n = panel.find()
+        assert n and n >= 3
+        assert a.view.overlay == "objects"
+        table = a.view.objects.table
+        assert len(table) == n and "area" in table.columns
+        assert "<table" in panel.table.value
+        # click two objects of each object class with the Objects tool
+        labels = a.view.objects.labels
+        ids = [int(i) for i in table.sort_values("area").index]
+        a.tool.value = "objects"
+
+        def click_object(oid, cls):
+            a.objects_panel.object_class.value = cls
+            ys, xs = np.nonzero(labels == oid)
+            k = len(ys) // 2
+            cy, cx = a.view.viewport.image_to_canvas(ys[k] + 0.5, xs[k] + 0.5)
+            send(a, "mouse_down", cx, cy)
+            send(a, "mouse_up", cx, cy)
+
+        for oid in ids[:2]:
+            click_object(oid, "class A")
+        for oid in ids[-2:]:
+            click_object(oid, "class B")
+        assert a.view.objects.annotations == {ids[0]: "class A", ids[1]: "class A",
+                                             ids[-2]: "class B", ids[-1]: "class B"}
+        assert (a.labels > 0).sum() > 0  # clicking objects painted nothing
+        panel.classify()
+        pred = a.view.objects.predictions
+        assert len(pred) == n and set(pred["class"]) <= {"class A", "class B"}
+        assert a.view.overlay == "object classes"
+        _, rgba = a.view.render_overlay()
+        assert rgba[..., 3].max() > 0
+    finally:
+        a.close()
+        a.session.close()
+
+
+def test_models_panel_runs_a_package_as_overlay(tmp_path):
+    a = coins_annotator()
+    try:
+        clf = a.train()
+        clf.export_bioimageio(tmp_path / "coins.zip", sample_image=a.view.plane_pixels())
+        panel = a.models_panel
+        panel.folder.value = str(tmp_path)
+        assert panel.scan() == 1
+        a.live_toggle.value = False
+        assert panel.run()
+        result = a.view.result
+        assert result.attrs["source"] == "model"
+        expected = a.session.predict_region(0, classifier=clf)
+        np.testing.assert_allclose(result.probabilities.values,
+                                   expected.probabilities.values, atol=1e-4)
+        panel.folder.value = str(tmp_path / "missing")
+        assert panel.scan() == 0 and "brushlab-error" in a.status.value
+    finally:
+        a.close()
+        a.session.close()
+
+
+def test_reopened_project_restores_the_widget(tmp_path):
+    a = coins_annotator()
+    try:
+        a.train()
+        a.zoom_in.click()
+        a.class_select.value = 2
+        a.overlay_select.value = "segmentation"
+        a.label_opacity.value = 0.3
+        a.session.save(tmp_path / "coins.blproj")
+        labels = a.labels.copy()
+        state = a.view.state()
+    finally:
+        a.close()
+        a.session.close()
+    session = brushlab.open_project(tmp_path / "coins.blproj")
+    b = annotate(session, live=False, size=160)
+    try:
+        np.testing.assert_array_equal(b.labels, labels)
+        assert b.view.viewport.scale == pytest.approx(state["viewport"]["scale"])
+        assert b.class_select.value == 2 and b.overlay_select.value == "segmentation"
+        assert b.label_opacity.value == pytest.approx(0.3)
+        assert b.classifier is None and b.session.classifier is not None
+    finally:
+        b.close()
+        session.close()

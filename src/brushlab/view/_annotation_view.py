@@ -19,6 +19,7 @@ from ..classifier import PixelClassifier
 from ..errors import BrushlabError, ImageError
 from ..session import LiveSettings, LiveUpdate, LiveUpdater, Session
 from ._display import DisplaySettings
+from ._objects_view import ObjectsView
 from ._render import (
     composite,
     label_lut,
@@ -31,8 +32,8 @@ from ._viewport import CanvasRect, Viewport, sample
 
 __all__ = ["AnnotationView", "Redraw", "OVERLAYS", "TOOLS"]
 
-OVERLAYS = ("none", "probability", "segmentation", "uncertainty")
-TOOLS = ("paint", "erase", "pan")
+OVERLAYS = ("none", "probability", "segmentation", "uncertainty", "objects", "object classes")
+TOOLS = ("paint", "erase", "pan", "objects")
 WHEEL_STEP = 1.0015  # zoom factor per wheel delta unit (a notch of 100 ~ 1.16x)
 
 
@@ -109,6 +110,8 @@ class AnnotationView:
         self._drag: tuple[float, float] | None = None
         self._stroking = False
         self.live_errors: list[str] = []
+        self.objects = ObjectsView(self)
+        self.object_class = "class A"
         self.select_image(0)
 
     # -- image and plane --------------------------------------------------------------
@@ -208,6 +211,18 @@ class AnnotationView:
             if self.tool == "pan":
                 self._drag = (x, y)
                 return Redraw(cursor=True)
+            if self.tool == "objects":
+                try:
+                    oid = self.objects.click(x, y, self.object_class)
+                except BrushlabError as exc:
+                    self.message = str(exc)
+                    return Redraw(cursor=True)
+                if oid is None:
+                    self.message = "no object there"
+                    return Redraw(cursor=True)
+                self.objects.invalidate()
+                self.message = f"object {oid} is now {self.object_class!r}"
+                return Redraw(overlay=True, cursor=True)
             value = 0 if self.tool == "erase" else self.class_id
             try:
                 self.session.begin_stroke(self.image, value, self.radius,
@@ -372,6 +387,26 @@ class AnnotationView:
                 self.overlay = "probability"
         return result
 
+    def show_probabilities(self, probabilities: np.ndarray, class_names: list[str]) -> None:
+        """Overlay class probabilities ``(K, h, w)`` of the whole plane (e.g. from a model)."""
+        from ..session._regions import assemble_result
+
+        h, w = self.session._entries[self.image].plane_shape
+        if probabilities.ndim != 3 or probabilities.shape[1:] != (h, w):
+            raise ImageError(f"probabilities must be (classes, {h}, {w}) for this plane, "
+                             f"got {probabilities.shape}")
+        result = assemble_result(np.asarray(probabilities, np.float32), class_names,
+                                 (slice(0, h), slice(0, w)), 1,
+                                 attrs={"image": self.image, "plane": list(self.plane_key),
+                                        "level": 0, "source": "model"})
+        with self._lock:
+            # live overlays already requested are older: drop them; new strokes win again
+            live_gen = self._live.generation if self._live is not None else 0
+            self._result_generation = max(self._result_generation, live_gen + 1)
+            self._set_result(result, self.image, self.plane_key)
+            if self.overlay in ("none", "objects", "object classes"):
+                self.overlay = "probability"
+
     @property
     def classifier(self) -> PixelClassifier | None:
         """The classifier trained last: by :meth:`train`, or the live forest."""
@@ -420,6 +455,14 @@ class AnnotationView:
         """RGBA of the prediction overlay (transparent where nothing was predicted)."""
         rect = rect or self._full()
         out = np.zeros((rect.height, rect.width, 4), dtype=np.uint8)
+        if self.overlay in ("objects", "object classes"):
+            plane_rgba = self.objects.rgba(self.overlay, self.overlay_opacity)
+            if plane_rgba is None:
+                return rect, out
+            rows, cols = self.viewport.sample_indices(rect)
+            out = sample(plane_rgba, rows, cols)
+            _clear_outside(out, rows, cols)
+            return rect, out
         result = self.result
         if result is None or self.overlay == "none":
             return rect, out

@@ -16,6 +16,7 @@ from ..features import FeatureSet
 from ..session import LiveSettings, Session
 from ..view import OVERLAYS, AnnotationView, Redraw
 from ._canvas import DRAW_LOCK, LayeredCanvas
+from ._extra_panels import ModelsPanel, ObjectsPanel
 from ._panels import FeatureGrid, ImportanceChart, LabelCountChart, load_bokehjs
 
 __all__ = ["Annotator", "annotate"]
@@ -144,8 +145,11 @@ class Annotator(w.VBox):
     def _build_controls(self) -> None:
         s = self.session
         self.tool = w.ToggleButtons(options=[("Paint", "paint"), ("Erase", "erase"),
-                                             ("Pan", "pan")], value="paint",
-                                    style={"button_width": "60px"})
+                                             ("Pan", "pan"), ("Objects", "objects")],
+                                    value="paint", style={"button_width": "60px"},
+                                    tooltips=["paint labels of the class", "erase labels",
+                                              "drag to move the view",
+                                              "click objects to label them (Objects tab)"])
         self.class_select = w.Dropdown(description="Class", layout=w.Layout(width="220px"))
         self.brush = w.IntSlider(value=3, min=0, max=50, description="Brush",
                                  layout=w.Layout(width="260px"))
@@ -198,6 +202,8 @@ class Annotator(w.VBox):
         self.feature_grid = FeatureGrid(s.features, self._apply_features)
         self.count_chart = LabelCountChart()
         self.importance_chart = ImportanceChart()
+        self.objects_panel = ObjectsPanel(self.view, self._draw, self._report)
+        self.models_panel = ModelsPanel(self.view, self._draw, self._report)
         self._connect()
 
     def _connect(self) -> None:
@@ -256,8 +262,10 @@ class Annotator(w.VBox):
         ])
         labels_io = w.VBox([self.to_labels_button, w.HBox([self.upload, self.upload_as_ids]),
                             w.HBox([self.export_path, self.export_button])])
-        tabs = w.Tab([classes, self.feature_grid.widget, self.importance_chart.widget, labels_io])
-        for i, title in enumerate(["Classes", "Features", "Importance", "Labels I/O"]):
+        tabs = w.Tab([classes, self.feature_grid.widget, self.importance_chart.widget, labels_io,
+                      self.objects_panel.widget, self.models_panel.widget])
+        for i, title in enumerate(["Classes", "Features", "Importance", "Labels I/O", "Objects",
+                                   "Models"]):
             tabs.set_title(i, title)
         return tabs
 
@@ -432,6 +440,13 @@ class Annotator(w.VBox):
             handler(value)
         except BrushlabError as exc:  # a clear message, never a dead widget
             self._error(str(exc))
+        self._save_state()
+
+    def _report(self, text: str, error: bool = False) -> None:
+        if error:
+            self._error(text)
+        else:
+            self._info(text)
 
     def _draw(self, redraw: Redraw) -> None:
         self._canvas.draw(redraw)
@@ -565,6 +580,7 @@ class Annotator(w.VBox):
 
     # -- keeping controls in step with the model -------------------------------------------
     def _classes_changed(self) -> None:
+        self.objects_panel.sync_classes()
         self._sync_controls()
         self._canvas.draw(Redraw(labels=True, overlay=True, cursor=True))
         self._update_counts()
