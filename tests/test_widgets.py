@@ -388,3 +388,23 @@ def test_reopened_project_restores_the_widget(tmp_path):
     finally:
         b.close()
         session.close()
+
+
+def test_several_images_of_different_sizes_keep_their_own_labels():
+    a = annotate([halves((60, 80)), halves((40, 40))], features=FAST, size=80, live=False)
+    try:
+        assert a.image_select.layout.display == ""
+        drag(a, [(10, 10), (100, 10)])
+        first = a.labels.copy()
+        a.image_select.value = 1
+        assert a.labels.shape == (40, 40) and a.labels.sum() == 0
+        drag(a, [(10, 100), (100, 100)])
+        assert a.labels.sum() > 0
+        a.image_select.value = 0
+        np.testing.assert_array_equal(a.labels, first)
+        assert a.add_image(np.full((1, 1), 3.0)) is None and "cannot be shown" in a.status.value
+        assert a.add_image(halves((30, 50)), "third") == 2
+        assert [label for label, _ in a.image_select.options][-1] == "third"
+    finally:
+        a.close()
+        a.session.close()

@@ -316,6 +316,23 @@ class Annotator(w.VBox):
         self._canvas.draw(Redraw(overlay=True))
         self._update_importances(clf)
 
+    def add_image(self, image: Any, name: str | None = None) -> int | None:
+        """Add an image to label (any size or dims); a message instead if it cannot be shown.
+
+        Returns
+        -------
+        int or None
+            Its index, or None when it was refused.
+        """
+        try:
+            index = self.session.add_image(image, name)
+        except BrushlabError as exc:
+            self._error(f"this image cannot be shown: {exc}")
+            return None
+        self._sync_controls()
+        self._info(f"added image {self.session.image_names[index]!r}")
+        return index
+
     def undo(self) -> None:
         """Undo the last stroke."""
         self._draw(self.view.undo())
