@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from html import escape
 from typing import Any
 
 import ipywidgets as w
@@ -693,18 +694,14 @@ class Annotator(w.VBox):
 
     def _info(self, text: str) -> None:
         with DRAW_LOCK:
-            self.status.value = f"<span class='brushlab-status'>{_escape(text)}</span>"
+            self.status.value = f"<span class='brushlab-status'>{escape(text)}</span>"
 
     def _error(self, text: str) -> None:
         self.errors.append(text)
         if hasattr(self, "status"):
             self.status.value = (f"<span class='brushlab-status brushlab-error' "
-                                 f"style='color:#b00020'>⚠ {_escape(text)}</span>")
+                                 f"style='color:#b00020'>⚠ {escape(text)}</span>")
 
 
 def _small() -> w.Layout:
     return w.Layout(width="90px")
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -162,9 +163,9 @@ class ModelsPanel:
             return
         description = getattr(entry, "description", "") or ""
         problem = getattr(entry, "error", None)
-        text = f"<p>{_escape(str(description))}</p>"
+        text = f"<p>{escape(str(description))}</p>"
         if problem:
-            text += f"<p style='color:#b00020'>{_escape(str(problem))}</p>"
+            text += f"<p style='color:#b00020'>{escape(str(problem))}</p>"
         self.info.value = text
 
     def run(self) -> bool:
@@ -200,7 +201,3 @@ class ModelsPanel:
 def _default_models_folder() -> Path:
     repo_models = Path(__file__).resolve().parents[3] / "models"
     return repo_models if repo_models.is_dir() else Path.cwd()
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
