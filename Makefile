@@ -11,6 +11,14 @@ PORT ?= 8888
 
 .PHONY: test demo lint typecheck imports unit notebooks bench clean
 
+# Real data (read-only) for the accuracy tests and notebooks, when ../shared/data exists.
+# Absolute: nbmake runs each notebook's kernel inside notebooks/.
+ifeq ($(BRUSHLAB_DATA),)
+ifneq ($(wildcard ../shared/data),)
+export BRUSHLAB_DATA := $(abspath ../shared/data)
+endif
+endif
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -58,4 +66,5 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_core.py
 
 clean:
-	rm -rf $(VENV) demo_output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo_output notebooks/demo_output notebooks/notebook_output \
+		.pytest_cache .mypy_cache .ruff_cache
