@@ -374,11 +374,31 @@ def _predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             continue
         done += 1
         say(f"wrote {', '.join(t[2].name for t in todo)} for {source}")
-    if failed:
-        summary = "\n".join(f"  {source}: {message}" for source, message in failed)
-        _error(f"{len(failed)} of {len(args.inputs)} input(s) failed:\n{summary}")
-        return EXIT_PARTIAL if done + skipped else EXIT_ERROR
-    return EXIT_OK
+    return batch_exit(failed, len(args.inputs), done + skipped)
+
+
+def batch_exit(failed: Sequence[tuple[str, str]], n_inputs: int, finished: int) -> int:
+    """Report a batch's failed inputs and return its exit code.
+
+    Parameters
+    ----------
+    failed : sequence of (str, str)
+        ``(input, message)`` of each input that failed.
+    n_inputs : int
+        Inputs of the batch.
+    finished : int
+        Inputs done or skipped because their outputs existed.
+
+    Returns
+    -------
+    int
+        0 when nothing failed, 3 when some inputs failed, 1 when none finished.
+    """
+    if not failed:
+        return EXIT_OK
+    summary = "\n".join(f"  {source}: {message}" for source, message in failed)
+    _error(f"{len(failed)} of {n_inputs} input(s) failed:\n{summary}")
+    return EXIT_PARTIAL if finished else EXIT_ERROR
 
 
 def _predict_one(clf: PixelClassifier, source: str, todo: list[tuple[str, int | None, Path]],

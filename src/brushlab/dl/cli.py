@@ -112,9 +112,10 @@ def _test(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from ..cli import EXIT_PARTIAL, _error, _stem
+    from ..cli import _error, _stem, batch_exit
     from ..errors import BrushlabError
     from ..images import imread
+    from ..objects import write_table
     from ..writers import write_image
     from ._model import load_model
     from ._objects import object_table
@@ -123,7 +124,7 @@ def _predict(args: argparse.Namespace) -> int:
     outdir = Path(args.output)
     outdir.mkdir(parents=True, exist_ok=True)
     say = (lambda *a: None) if args.quiet else print
-    failed = 0
+    failed: list[tuple[str, str]] = []
     for source in args.inputs:
         stem = _stem(source)
         try:
@@ -144,14 +145,12 @@ def _predict(args: argparse.Namespace) -> int:
                     continue
                 write_image(target, _channels_last(result[name]), format="tiff")
             if args.mask_threshold is not None:
-                object_table(result).to_csv(outdir / f"{stem}_objects.csv")
+                write_table(object_table(result), outdir / f"{stem}_objects.csv")
             say(f"{source}: wrote {', '.join(names)}")
         except (BrushlabError, OSError) as exc:
             _error(f"{source}: {exc}")
-            failed += 1
-    if failed == len(args.inputs):
-        return 1
-    return EXIT_PARTIAL if failed else 0
+            failed.append((source, str(exc)))
+    return batch_exit(failed, len(args.inputs), len(args.inputs) - len(failed))
 
 
 def _exports(text: str | None, result: xr.Dataset) -> list[str]:

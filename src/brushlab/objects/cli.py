@@ -87,7 +87,7 @@ def _probability(text: str) -> float:
 def run(args: argparse.Namespace) -> int:
     """Run ``brushlab objects``; return the exit code (0, 1, 2 usage, 3 partial)."""
     from ..classifier import load_classifier
-    from ..cli import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, _error, _stem
+    from ..cli import _error, _stem, batch_exit
 
     parser: argparse.ArgumentParser = args.objects_parser
     model = None
@@ -126,11 +126,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         done += 1
         say(f"wrote {n} objects of {source}: {', '.join(t.name for t in targets)}")
-    if failed:
-        summary = "\n".join(f"  {source}: {message}" for source, message in failed)
-        _error(f"{len(failed)} of {len(inputs)} input(s) failed:\n{summary}")
-        return EXIT_PARTIAL if done + skipped else EXIT_ERROR
-    return EXIT_OK
+    return batch_exit(failed, len(inputs), done + skipped)
 
 
 def _class_index(names: list[str], wanted: str | None, method: str) -> int:
