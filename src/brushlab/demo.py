@@ -2,9 +2,9 @@
 
 Run ``python -m brushlab.demo --out demo_output`` (what ``make demo HEADLESS=1``
 does). It uses ``skimage.data.cell`` (bundled with scikit-image, works offline).
-Until the notebook widget lets you paint, the scribbles are drawn by
-:func:`brushlab.testing.simulate_scribbles` inside a rough Otsu mask: a few short
-strokes per class, as a user would paint.
+With no one to paint (the notebook's widget is where a user paints), the
+scribbles are drawn by :func:`brushlab.testing.simulate_scribbles` inside a rough
+Otsu mask: a few short strokes per class, as a user would paint.
 """
 
 from __future__ import annotations

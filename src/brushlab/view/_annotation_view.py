@@ -48,10 +48,12 @@ class Redraw:
     cursor: bool = False
 
     def __or__(self, other: Redraw) -> Redraw:
-        rect = None if (self.labels and self.labels_rect is None) or (
-            other.labels and other.labels_rect is None) else _union(self.labels_rect,
-                                                                      other.labels_rect)
-        return Redraw(self.image or other.image, self.labels or other.labels, rect,
+        labels = self.labels or other.labels
+        # A labels redraw without a rectangle is a whole-layer redraw: it absorbs the other.
+        whole = (self.labels and self.labels_rect is None) or (
+            other.labels and other.labels_rect is None)
+        rect = None if whole else _union(self.labels_rect, other.labels_rect)
+        return Redraw(self.image or other.image, labels, rect,
                       self.overlay or other.overlay, self.cursor or other.cursor)
 
 
@@ -87,7 +89,7 @@ class AnnotationView:
         self.session = session
         self.image = 0
         self.plane: dict[str, int] = {}
-        self.viewport = Viewport(session._entries[0].plane_shape, canvas_shape)
+        self.viewport = Viewport(_plane_shape(session, 0), canvas_shape)
         self.display: dict[int, DisplaySettings] = {}
         self.tool = "paint"
         self.class_id = 1
@@ -118,8 +120,7 @@ class AnnotationView:
     @property
     def plane_key(self) -> tuple[int, ...]:
         """Plane indices in the session's order (``()`` for 2D)."""
-        entry = self.session._entries[self.image]
-        return entry.plane(self.plane or None) if entry.plane_dims else ()
+        return tuple(self.plane[d] for d in self.session.plane_sizes(self.image))
 
     def select_image(self, image: int | str) -> Redraw:
         """Show another image (its first plane, fitted)."""
@@ -128,7 +129,7 @@ class AnnotationView:
             index = self.session.image_index(image)
             self.image = index
             self.plane = {d: 0 for d in self.session.plane_sizes(index)}
-            self.viewport.set_image_shape(self.session._entries[index].plane_shape)
+            self.viewport.set_image_shape(_plane_shape(self.session, index))
             self.suggestion = None
             if index not in self.display:
                 self.display[index] = DisplaySettings.for_plane(self.plane_pixels())
@@ -391,7 +392,7 @@ class AnnotationView:
         """Overlay class probabilities ``(K, h, w)`` of the whole plane (e.g. from a model)."""
         from ..session._regions import assemble_result
 
-        h, w = self.session._entries[self.image].plane_shape
+        h, w = _plane_shape(self.session, self.image)
         if probabilities.ndim != 3 or probabilities.shape[1:] != (h, w):
             raise ImageError(f"probabilities must be (classes, {h}, {w}) for this plane, "
                              f"got {probabilities.shape}")
@@ -446,8 +447,8 @@ class AnnotationView:
         """RGBA of the labels layer in the class colours, with the label opacity."""
         rect = rect or self._full()
         rows, cols = self.viewport.sample_indices(rect)
-        entry = self.session._entries[self.image]
-        plane = entry.labels[self.plane_key] if self.plane_key else entry.labels
+        labels = self.session.labels(self.image)
+        plane = labels[self.plane_key] if self.plane_key else labels
         lut = label_lut([c.rgb for c in self.session.classes], self.label_opacity)
         return rect, labels_rgba(sample(plane, rows, cols), lut)
 
@@ -557,6 +558,11 @@ class AnnotationView:
             except (KeyError, TypeError, ValueError):
                 pass
         self._view_changed()
+
+
+def _plane_shape(session: Session, index: int) -> tuple[int, int]:
+    h, w = session.labels(index).shape[-2:]
+    return int(h), int(w)
 
 
 def _first_plane(session: Session, index: int) -> dict[str, int] | None:

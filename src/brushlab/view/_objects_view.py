@@ -13,6 +13,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import ClassifierError, LabelError
+from ..images import spacing_of
 
 if TYPE_CHECKING:
     from ._annotation_view import AnnotationView
@@ -175,9 +176,5 @@ class ObjectsView:
 
 
 def _plane_spacing(view: AnnotationView) -> tuple[float, float]:
-    spacing = view.session.images[view.image].attrs.get("spacing")
-    if isinstance(spacing, dict):
-        return float(spacing.get("y", 1.0)), float(spacing.get("x", 1.0))
-    if isinstance(spacing, (list, tuple)) and len(spacing) >= 2:
-        return float(spacing[-2]), float(spacing[-1])
-    return 1.0, 1.0
+    spacing = spacing_of(view.session.images[view.image])
+    return spacing.get("y", 1.0), spacing.get("x", 1.0)

@@ -406,16 +406,13 @@ class Annotator(w.VBox):
             Replace existing labels too.
         """
         cid = self.view.class_id if class_id is None else class_id
-        plane = self.view.plane_key or None
-        entry_dims = self.session._entries[self.view.image].label_dims
-        arr = np.asarray(labels) if not isinstance(labels, (str, os.PathLike)) else labels
-        if plane is not None and getattr(arr, "ndim", len(entry_dims)) == 2:
-            edit_plane = plane
-        else:
-            edit_plane = None
+        if not isinstance(labels, (str, os.PathLike)):
+            labels = np.asarray(labels)
+        # A 2D array on a 3D or time-lapse image goes into the plane shown.
+        plane = self.view.plane_key if getattr(labels, "ndim", 0) == 2 else ()
         try:
-            self.session.import_labels(self.view.image, arr, None if cid == 0 else cid,
-                                       plane=edit_plane, overwrite=overwrite)
+            self.session.import_labels(self.view.image, labels, None if cid == 0 else cid,
+                                       plane=plane or None, overwrite=overwrite)
         except BrushlabError as exc:
             self._error(str(exc))
             return

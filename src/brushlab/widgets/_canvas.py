@@ -51,7 +51,6 @@ class LayeredCanvas:
         self.widget.layout.height = f"{css_size[0]}px"
         self.pixel_ratio = pixel_ratio
         self.on_event = on_event
-        self.draws = {"image": 0, "labels": 0, "overlay": 0, "labels_partial": 0}
         self.widget.on_mouse_down(self._handler("mouse_down", view.mouse_down))
         self.widget.on_mouse_move(self._handler("mouse_move", view.mouse_move))
         self.widget.on_mouse_up(self._handler("mouse_up", view.mouse_up))
@@ -86,14 +85,10 @@ class LayeredCanvas:
         with DRAW_LOCK, ipycanvas.hold_canvas():
             if redraw.image:
                 self._put(IMAGE, *self.view.render_image())
-                self.draws["image"] += 1
             if redraw.labels:
-                rect = redraw.labels_rect
-                self._put(LABELS, *self.view.render_labels(rect), clear=True)
-                self.draws["labels" if rect is None else "labels_partial"] += 1
+                self._put(LABELS, *self.view.render_labels(redraw.labels_rect), clear=True)
             if redraw.overlay:
                 self._put(OVERLAY, *self.view.render_overlay(), clear=True)
-                self.draws["overlay"] += 1
             if redraw.cursor:
                 self._draw_cursor()
 
