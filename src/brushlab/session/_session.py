@@ -150,12 +150,8 @@ class Session(LabelEditor):
                 self._image_added(entry)
             self._changed()
         old.close()
-        if self._pool is not None:
-            self._finalizer.detach()
-            self._finalizer = weakref.finalize(self, _shutdown, self._cache, [self._pool])
-        else:
-            self._finalizer.detach()
-            self._finalizer = weakref.finalize(self, _shutdown, self._cache, [None])
+        self._finalizer.detach()  # shut the new cache down with the session, not the old one
+        self._finalizer = weakref.finalize(self, _shutdown, self._cache, [self._pool])
 
     @property
     def feature_cache(self) -> FeatureCache:
