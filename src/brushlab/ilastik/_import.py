@@ -251,18 +251,15 @@ def _raw(
 def _find_raw(
     stored: str, project: Path, relinks: dict[str, Path], folders: list[Path], lane: str
 ) -> Path:
-    from ..project._open import _exists
+    from ..project._open import first_existing, relink_of
 
     candidate = Path(stored) if os.path.isabs(stored) else project.parent / stored
-    for key in (stored, str(candidate), str(candidate.resolve())):
-        if key in relinks:
-            return relinks[key]
-    tried = [candidate]
-    name = Path(stored).name
-    tried += [folder / name for folder in folders]
-    for path in tried:
-        if _exists(path):
-            return path
+    relinked = relink_of([stored, str(candidate), str(candidate.resolve())], relinks)
+    if relinked is not None:
+        return relinked
+    found, tried = first_existing([candidate], Path(stored).name, folders)
+    if found is not None:
+        return found
     listed = "\n  ".join(str(p) for p in tried)
     raise ProjectError(
         f"the raw data of {lane} in {project} was not found; tried:\n  {listed}\n"

@@ -175,28 +175,45 @@ def _find(
     relative = entry.get("relative_path")
     keys = [saved, str(entry.get("source", "")), str(entry.get("name", ""))]
     keys += [str(relative)] if relative else []
-    for key in keys:
-        if key in relinks:
-            if not _exists(relinks[key]):
-                raise ProjectError(
-                    f"relink for image {entry['name']!r} points to {relinks[key]}, which does "
-                    "not exist"
-                )
-            return relinks[key]
-    tried = [Path(saved)]
-    if relative:
-        tried.append(project.parent / relative)
-    name = Path(relative or saved).name
-    tried += [folder / name for folder in folders]
-    for candidate in tried:
-        if _exists(candidate):
-            return candidate
+    relinked = relink_of(keys, relinks)
+    if relinked is not None:
+        if not _exists(relinked):
+            raise ProjectError(
+                f"relink for image {entry['name']!r} points to {relinked}, which does not exist"
+            )
+        return relinked
+    candidates = [Path(saved)] + ([project.parent / relative] if relative else [])
+    found, tried = first_existing(candidates, Path(relative or saved).name, folders)
+    if found is not None:
+        return found
     listed = "\n  ".join(str(p) for p in tried)
     raise ProjectError(
         f"image {entry['name']!r} of {project} is referenced, not embedded, and was not found; "
         f"tried:\n  {listed}\nIf it moved, pass open_project(..., relink={{{saved!r}: "
         "'new/path'}) or search_paths=['folder/with/it']"
     )
+
+
+def relink_of(keys: list[str], relinks: dict[str, Path]) -> Path | None:
+    """Return the path ``relinks`` gives for the first of ``keys`` it knows, or None."""
+    for key in keys:
+        if key in relinks:
+            return relinks[key]
+    return None
+
+
+def first_existing(
+    candidates: list[Path], name: str, folders: list[Path]
+) -> tuple[Path | None, list[Path]]:
+    """Find the first existing of ``candidates``, then of ``name`` in each search folder.
+
+    Returns
+    -------
+    tuple
+        The path found (None if none) and every path tried, for the error message.
+    """
+    tried = [*candidates, *(folder / name for folder in folders)]
+    return next((p for p in tried if _exists(p)), None), tried
 
 
 def _exists(path: Path) -> bool:
