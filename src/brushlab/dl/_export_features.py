@@ -24,7 +24,7 @@ import numpy as np
 
 from ..features import FeatureSet
 from ..features._gaussian import gaussian_kernel1d, kernel_radius
-from ..features.featureset import _DOG_RATIO, _ST_OUTER_RATIO
+from ..features.featureset import _DOG_RATIO, _ST_OUTER_RATIO, derivative_orders
 from ._onnx_graph import GraphBuilder
 
 __all__ = ["feature_graph"]
@@ -213,15 +213,7 @@ def _group(
     region = _crop(g, padded, [h - gh for h, gh in zip(halo, ghalo)])
     zero = (0,) * ndim
     unit = [tuple(1 if b == a else 0 for b in range(ndim)) for a in active]
-    orders: set[tuple[int, ...]] = set()
-    if fams & {"gaussian_smoothing", "difference_of_gaussians"}:
-        orders.add(zero)
-    if fams & {"gaussian_gradient_magnitude", "structure_tensor_eigenvalues"}:
-        orders.update(unit)
-    if "laplacian_of_gaussian" in fams:
-        orders.update(_add(u, u) for u in unit)
-    if "hessian_of_gaussian_eigenvalues" in fams:
-        orders.update(_add(u, v) for u in unit for v in unit)
+    orders = derivative_orders(fams, unit, zero)
     d = _derivatives(g, region, sig, orders, truncate=features.truncate, scales=ratios)
 
     def inner(a: str) -> str:

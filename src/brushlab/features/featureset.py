@@ -305,17 +305,9 @@ class FeatureSet:
         region_origin = [0, *(o + h - g for o, h, g in zip(origin, halo, ghalo))]
         inner_r = [kernel_radius(s, self.truncate) for s in sig]
         deriv_origin = [region_origin[0], *(o + r for o, r in zip(region_origin[1:], inner_r))]
-        orders: set[tuple[int, ...]] = set()
         zero = (0,) * (ndim + 1)
         unit = [_unit(ndim + 1, a + 1) for a in active]
-        if fams & {"gaussian_smoothing", "difference_of_gaussians"}:
-            orders.add(zero)
-        if fams & {"gaussian_gradient_magnitude", "structure_tensor_eigenvalues"}:
-            orders.update(unit)
-        if "laplacian_of_gaussian" in fams:
-            orders.update(_add(u, u) for u in unit)
-        if "hessian_of_gaussian_eigenvalues" in fams:
-            orders.update(_add(u, v) for u in unit for v in unit)
+        orders = derivative_orders(fams, unit, zero)
         d = gaussian_derivatives(
             region,
             [0.0, *sig],
@@ -460,6 +452,37 @@ def _check_sigma(family: str, sigma: float) -> float:
             "at smaller scales see too few pixels; use it for gaussian_smoothing only"
         )
     return float(sigma)
+
+
+def derivative_orders(
+    families: set[str], unit: Sequence[tuple[int, ...]], zero: tuple[int, ...]
+) -> set[tuple[int, ...]]:
+    """Gaussian derivative orders that ``families`` need at one scale.
+
+    Parameters
+    ----------
+    families : set of str
+        Feature families computed at this scale.
+    unit : sequence of tuple
+        First-derivative order of each active axis (``(0, 1, 0)``...).
+    zero : tuple
+        The order of plain smoothing (all zeros).
+
+    Returns
+    -------
+    set of tuple
+        Orders to compute once and share: smoothing, gradients, second derivatives.
+    """
+    orders: set[tuple[int, ...]] = set()
+    if families & {"gaussian_smoothing", "difference_of_gaussians"}:
+        orders.add(zero)
+    if families & {"gaussian_gradient_magnitude", "structure_tensor_eigenvalues"}:
+        orders.update(unit)
+    if "laplacian_of_gaussian" in families:
+        orders.update(_add(u, u) for u in unit)
+    if "hessian_of_gaussian_eigenvalues" in families:
+        orders.update(_add(u, v) for u in unit for v in unit)
+    return orders
 
 
 def _unit(n: int, axis: int) -> tuple[int, ...]:
