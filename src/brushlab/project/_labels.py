@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
-from .._backend import to_numpy
 from ..errors import BrushlabError, LabelError
 from ..session._classes import MAX_CLASSES
+from ..session._labels_io import as_label_array
 
 if TYPE_CHECKING:
     from ..session import Edit, Session
@@ -117,14 +117,8 @@ def _read(source: Any, dims: tuple[str, ...], shape: tuple[int, ...]) -> np.ndar
                 data = imread(source, dims="".join(dims))
             except BrushlabError:
                 raise LabelError(f"cannot read labels from {source}: {first}") from first
-    else:
-        data = source
-    if isinstance(data, xr.DataArray):
-        data = data.data
-    try:
-        return to_numpy(data) if hasattr(data, "shape") else np.asarray(data)
-    except (TypeError, ValueError) as exc:
-        raise LabelError(f"cannot read labels from {type(source).__name__}: {exc}") from exc
+        return as_label_array(data)
+    return as_label_array(source)
 
 
 def _full(

@@ -17,10 +17,11 @@ from ._history import Edit
 if TYPE_CHECKING:
     from ._images import ImageEntry
 
-__all__ = ["labels_edit", "segmentation_values", "write_labels"]
+__all__ = ["as_label_array", "labels_edit", "segmentation_values", "write_labels"]
 
 
-def _as_array(labels: Any) -> np.ndarray:
+def as_label_array(labels: Any) -> np.ndarray:
+    """Labels from a path, DataArray or array-like as a numpy array (LabelError if not)."""
     if isinstance(labels, (str, os.PathLike)):
         from ..images import imread
 
@@ -51,7 +52,7 @@ def labels_edit(
         On a shape mismatch, non-integer or negative values, ids beyond the
         session's classes, or a boolean mask without ``class_id``.
     """
-    arr = _as_array(labels)
+    arr = as_label_array(labels)
     target = entry.labels[plane] if plane else entry.labels
     offset = entry.plane_offset(plane) if plane else 0
     if arr.shape != target.shape:
