@@ -10,24 +10,24 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import datasets, dl, errors, images, metrics, models, objects
-from .blockwise import predict_blockwise
-from .classifier import PixelClassifier, load_classifier
-from .dl import load_model
-from .errors import BrushlabError
-from .features import FeatureSet
-from .ilastik import import_ilastik
-from .images import as_image, imread
-from .objects import ObjectClassifier, instances, measure
-from .project import open_project
-from .session import Session
-from .writers import write_image
+from brushlab import datasets, dl, errors, images, metrics, models, objects
+from brushlab.blockwise import predict_blockwise
+from brushlab.classifier import PixelClassifier, load_classifier
+from brushlab.dl import load_model
+from brushlab.errors import BrushlabError
+from brushlab.features import FeatureSet
+from brushlab.ilastik import import_ilastik
+from brushlab.images import as_image, imread
+from brushlab.objects import ObjectClassifier, instances, measure
+from brushlab.project import open_project
+from brushlab.session import Session
+from brushlab.writers import write_image
 
 
 def __getattr__(name: str) -> object:
     # The widget pulls in ipywidgets/ipycanvas/bokeh: import it only when asked for.
     if name in ("annotate", "Annotator"):
-        from . import widgets
+        from brushlab import widgets
 
         return getattr(widgets, name)
     raise AttributeError(f"module 'brushlab' has no attribute {name!r}")

@@ -11,12 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from . import ome_zarr
-from ._blockwise_plan import FLOAT_OUTPUTS, Engine, Job, classifier_bytes, size
-from ._blockwise_tasks import halo_read, predict_chunk
-from ._lazy_source import Source
-from .classifier import PixelClassifier
-from .ome_zarr import OutputLayout, chunk_key
+from brushlab import ome_zarr
+from brushlab._blockwise_plan import FLOAT_OUTPUTS, Engine, Job, classifier_bytes, size
+from brushlab._blockwise_tasks import halo_read, predict_chunk
+from brushlab._lazy_source import Source
+from brushlab.classifier import PixelClassifier
+from brushlab.ome_zarr import OutputLayout, chunk_key
 
 __all__ = ["BlockwiseEstimate", "estimate_cost"]
 

@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from ._lazy_source import Source
-from .classifier import DEFAULT_TILE, OUTPUTS, PixelClassifier, load_classifier
-from .errors import BrushlabError, ClassifierError, ImageError
-from .images import spacing_of
-from .ome_zarr import OutputLayout
+from brushlab._lazy_source import Source
+from brushlab.classifier import DEFAULT_TILE, OUTPUTS, PixelClassifier, load_classifier
+from brushlab.errors import BrushlabError, ClassifierError, ImageError
+from brushlab.images import spacing_of
+from brushlab.ome_zarr import OutputLayout
 
 __all__ = ["Job", "Engine", "plan", "checked_classifier", "run_spec", "size", "worker_bytes",
            "classifier_bytes", "DEFAULT_CHUNKS", "FLOAT_OUTPUTS"]
@@ -304,8 +304,8 @@ def _roi_pixel(dim: str, value: Any, per: float, unit: str, rounding: Any) -> in
 
 def _roi_scale(unit: str, src: Source) -> list[float]:
     """Pixels per roi unit along each spatial axis."""
-    from ._readers import _METERS
-    from .images import _unit_name
+    from brushlab._readers import _METERS
+    from brushlab.images import _unit_name
 
     spacing = spacing_of(src.image)
     if unit == "pixel":
@@ -327,7 +327,7 @@ def _roi_scale(unit: str, src: Source) -> list[float]:
 
 def run_spec(clf: PixelClassifier, src: Source, job: Job) -> dict[str, Any]:
     """Describe what identifies a run: resuming is allowed only when all of it matches."""
-    from . import __version__
+    from brushlab import __version__
 
     layout = job.layout
     spec = {

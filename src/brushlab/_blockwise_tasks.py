@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from . import ome_zarr
-from ._blockwise_plan import Job
-from ._lazy_source import StoreReader
-from .classifier import PixelClassifier, derive_outputs
-from .errors import ImageError
-from .tiling import _mirror, iter_tiles
+from brushlab import ome_zarr
+from brushlab._blockwise_plan import Job
+from brushlab._lazy_source import StoreReader
+from brushlab.classifier import PixelClassifier, derive_outputs
+from brushlab.errors import ImageError
+from brushlab.tiling import _mirror, iter_tiles
 
 __all__ = ["predict_chunk", "predict_task", "pyramid_task", "halo_read"]
 

@@ -6,7 +6,7 @@ from typing import Any, NamedTuple
 
 import xarray as xr
 
-from ._backend import asarray_on
+from brushlab._backend import asarray_on
 
 __all__ = ["Frames", "split_frames"]
 
@@ -31,7 +31,7 @@ class Frames(NamedTuple):
 
 def split_frames(img: xr.DataArray, device: str | None = None) -> Frames:
     """Split ``img`` into per-time ``(C, *spatial)`` arrays, moved to ``device`` if given."""
-    from .images import spacing_of
+    from brushlab.images import spacing_of
 
     spatial: list[str] = [d for d in ("z", "y", "x") if d in img.dims]
     sp = spacing_of(img)

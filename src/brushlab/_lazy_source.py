@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from . import images
-from ._readers import _TIFF_AXES, _metadata_dims, _read_h5, _read_ome_zarr, _text, _tiff_metadata
-from .errors import ImageError
-from .images import _mapping, _split_h5, _unit_name, as_image
+from brushlab import images
+from brushlab._readers import _TIFF_AXES, _metadata_dims, _read_h5, _read_ome_zarr, _text, _tiff_metadata
+from brushlab.errors import ImageError
+from brushlab.images import _mapping, _split_h5, _unit_name, as_image
 
 __all__ = ["Source", "StoreReader", "open_source"]
 

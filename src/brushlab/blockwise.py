@@ -21,20 +21,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, overload
 
-from . import ome_zarr
-from ._blockwise_estimate import BlockwiseEstimate, estimate_cost
-from ._blockwise_plan import (
+from brushlab import ome_zarr
+from brushlab._blockwise_estimate import BlockwiseEstimate, estimate_cost
+from brushlab._blockwise_plan import (
     Engine,
     Job,
     checked_classifier,
     plan,
     run_spec,
 )
-from ._blockwise_tasks import halo_read, predict_task, pyramid_task
-from ._lazy_source import Source, open_source
-from .classifier import PixelClassifier
-from .errors import BrushlabError
-from .ome_zarr import OutputLayout, chunk_key, output_status
+from brushlab._blockwise_tasks import halo_read, predict_task, pyramid_task
+from brushlab._lazy_source import Source, open_source
+from brushlab.classifier import PixelClassifier
+from brushlab.errors import BrushlabError
+from brushlab.ome_zarr import OutputLayout, chunk_key, output_status
 
 __all__ = ["predict_blockwise", "BlockwiseResult", "BlockwiseEstimate", "output_status"]
 
@@ -251,7 +251,7 @@ def _resumable_done(target: Path, run: Mapping[str, Any]) -> set[str]:
 def _prepare_output(target: Path, layout: OutputLayout, run: Mapping[str, Any], *,
                     overwrite: bool, source: Source) -> str:
     """Create, resume or refuse the output; returns "new", "resume" or "complete"."""
-    from .writers import atomic_path
+    from brushlab.writers import atomic_path
 
     if source.reader is not None:
         src_path = Path(source.reader.path).resolve()

@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ._backend import array_module, is_cupy, to_numpy
-from ._layout import split_frames
-from .errors import ClassifierError, ImageError, LabelError, ModelFileError
-from .features import FeatureSet
-from .tiling import iter_tiles, read_with_halo
-from .validation import check_image, check_labels
+from brushlab._backend import array_module, is_cupy, to_numpy
+from brushlab._layout import split_frames
+from brushlab.errors import ClassifierError, ImageError, LabelError, ModelFileError
+from brushlab.features import FeatureSet
+from brushlab.tiling import iter_tiles, read_with_halo
+from brushlab.validation import check_image, check_labels
 
 __all__ = ["PixelClassifier", "load_classifier", "derive_outputs", "OUTPUTS"]
 
@@ -129,7 +129,7 @@ class PixelClassifier:
         PixelClassifier
             ``self``, trained.
         """
-        from .images import as_image
+        from brushlab.images import as_image
 
         image_list = list(images) if isinstance(images, (list, tuple)) else [images]
         label_list = list(labels) if isinstance(labels, (list, tuple)) else [labels]
@@ -337,7 +337,7 @@ class PixelClassifier:
             (1 - (p_max - p_second), as ilastik) and ``confidence`` (p_max), over
             the image's dims without ``c``.
         """
-        from .images import as_image
+        from brushlab.images import as_image
 
         self._require_trained()
         unknown = set(outputs) - set(OUTPUTS)
@@ -494,8 +494,8 @@ class PixelClassifier:
         pathlib.Path
             The written file.
         """
-        from . import __version__
-        from .modelfile import forest_to_arrays, write_model_file
+        from brushlab import __version__
+        from brushlab.modelfile import forest_to_arrays, write_model_file
 
         self._require_trained()
         arrays, forest_meta = forest_to_arrays(self._model)
@@ -551,14 +551,14 @@ class PixelClassifier:
         --------
         >>> clf.export_bioimageio("cells.zip", sample_image=image)  # doctest: +SKIP
         """
-        from .dl import export_bioimageio
+        from brushlab.dl import export_bioimageio
 
         return export_bioimageio(self, path, sample_image=sample_image, **kwargs)  # type: ignore[no-any-return]
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> PixelClassifier:
         """Read a classifier written by :meth:`save`."""
-        from .modelfile import forest_from_arrays, read_model_file
+        from brushlab.modelfile import forest_from_arrays, read_model_file
 
         arrays, meta = read_model_file(path)
         if meta.get("kind") != "pixel-classifier":

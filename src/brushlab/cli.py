@@ -20,15 +20,15 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from . import __version__
-from .classifier import OUTPUTS, PixelClassifier, load_classifier
-from .dl import cli as dl_cli
-from .errors import BrushlabError, FeatureError, ImageError
-from .features import FeatureSet
-from .images import _split_h5, imread
-from .objects import cli as objects_cli
-from .validation import check_labels
-from .writers import write_image
+from brushlab import __version__
+from brushlab.classifier import OUTPUTS, PixelClassifier, load_classifier
+from brushlab.dl import cli as dl_cli
+from brushlab.errors import BrushlabError, FeatureError, ImageError
+from brushlab.features import FeatureSet
+from brushlab.images import _split_h5, imread
+from brushlab.objects import cli as objects_cli
+from brushlab.validation import check_labels
+from brushlab.writers import write_image
 
 __all__ = ["main", "parse_features"]
 
@@ -430,8 +430,8 @@ def _predict_one(clf: PixelClassifier, source: str, todo: list[tuple[str, int | 
 
 
 def _predict_blockwise(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from .blockwise import BlockwiseEstimate, predict_blockwise
-    from .ome_zarr import output_status
+    from brushlab.blockwise import BlockwiseEstimate, predict_blockwise
+    from brushlab.ome_zarr import output_status
 
     if len(args.inputs) != 1:
         parser.error(f"--blockwise predicts one INPUT into one OME-Zarr, got {len(args.inputs)}; "

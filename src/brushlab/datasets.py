@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import BrushlabError
+from brushlab.errors import BrushlabError
 
 __all__ = ["DatasetError", "REGISTRY", "BBBC039_INDICES", "bbbc039", "cell", "coins",
            "data_dir", "immunohistochemistry", "isbi2012"]

@@ -39,7 +39,7 @@ def sample_scribbles(image: np.ndarray, *, strokes_per_class: int = 8, seed: int
     from scipy import ndimage as ndi
     from skimage.filters import threshold_otsu
 
-    from .testing import simulate_scribbles
+    from brushlab.testing import simulate_scribbles
 
     smooth = ndi.gaussian_filter(image.astype(np.float32), 2)
     rough = (smooth > threshold_otsu(smooth)).astype(np.uint8)
@@ -94,7 +94,7 @@ def run_demo(out: str | Path, *, n_trees: int = 100) -> dict[str, Path]:
     """
     from skimage import data
 
-    from . import PixelClassifier, write_image
+    from brushlab import PixelClassifier, write_image
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from ._backend import to_numpy
-from .errors import LabelError
+from brushlab._backend import to_numpy
+from brushlab.errors import LabelError
 
 __all__ = [
     "pixel_iou",

@@ -34,7 +34,7 @@ import numpy as np
 
 from brushlab.errors import ModelFileError
 
-from .forest_arrays import _RESAVE, forest_from_arrays, forest_to_arrays
+from brushlab.forest_arrays import _RESAVE, forest_from_arrays, forest_to_arrays
 
 __all__ = [
     "FORMAT_NAME",

@@ -47,10 +47,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .errors import ModelFileError, ProjectError
+from brushlab.errors import ModelFileError, ProjectError
 
 if TYPE_CHECKING:
-    from .classifier import PixelClassifier
+    from brushlab.classifier import PixelClassifier
 
 __all__ = [
     "folder",
@@ -297,7 +297,7 @@ def _write_classifier_file(
     source: Path, target: Path, *, description: str | None, created: str | None
 ) -> None:
     """Copy a model file to ``target`` atomically, with registry metadata set."""
-    from .modelfile import read_model_file, write_model_file
+    from brushlab.modelfile import read_model_file, write_model_file
 
     arrays, meta = read_model_file(source)  # validates the whole file
     if meta.get("kind") != "pixel-classifier":
@@ -352,7 +352,7 @@ def load(name: str, *, folder: str | os.PathLike[str] | None = None) -> PixelCla
         If there is no such model, or it is a bioimageio package (load those with
         :mod:`brushlab.dl` from ``describe(name)["path"]``).
     """
-    from .classifier import PixelClassifier
+    from brushlab.classifier import PixelClassifier
 
     path = _entry(name, _root(folder))
     if path.suffix != ".brushlab":

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import BrushlabError
+from brushlab.errors import BrushlabError
 
 __all__ = ["OutputLayout", "output_status", "NGFF_VERSION"]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ._backend import array_module
+from brushlab._backend import array_module
 
 __all__ = ["iter_tiles", "read_with_halo"]
 

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ._backend import array_module, to_numpy
-from .errors import ImageError, LabelError
+from brushlab._backend import array_module, to_numpy
+from brushlab.errors import ImageError, LabelError
 
 __all__ = ["check_image", "check_labels"]
 
@@ -44,7 +44,7 @@ def check_labels(
         On a shape mismatch, non-integer or negative values. ``names`` (labels,
         image) replaces "labels {index}" and "image {index}" in the messages.
     """
-    from .images import imread
+    from brushlab.images import imread
 
     if isinstance(labels, (str, os.PathLike)):
         labels = imread(labels).data

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._discover import ModelSummary, discover, discover_frame
-from ._model import BioimageioModel, ModelTestReport, load_model
-from ._objects import object_table, objects_from_probabilities
+from brushlab.dl._discover import ModelSummary, discover, discover_frame
+from brushlab.dl._model import BioimageioModel, ModelTestReport, load_model
+from brushlab.dl._objects import object_table, objects_from_probabilities
 
 __all__ = [
     "BioimageioModel",
@@ -44,7 +44,7 @@ __all__ = [
 
 def export_bioimageio(clf: Any, path: Any, **kwargs: Any) -> Any:
     """Write a trained PixelClassifier as a Model Zoo package (see the method's docs)."""
-    from ._export_package import export_bioimageio as _export
+    from brushlab.dl._export_package import export_bioimageio as _export
 
     return _export(clf, path, **kwargs)
 
@@ -72,8 +72,8 @@ def run_model_overlay(model: BioimageioModel, image_plane: Any, **kwargs: Any) -
     """
     import numpy as np
 
-    from ..errors import ModelPackageError
-    from ..images import as_image
+    from brushlab.errors import ModelPackageError
+    from brushlab.images import as_image
 
     arr = np.asarray(image_plane)
     img = as_image(arr, dims="yx" if arr.ndim == 2 else "yxc")

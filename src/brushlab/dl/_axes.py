@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ModelPackageError
+from brushlab.errors import ModelPackageError
 
 __all__ = ["AxisInfo", "TensorInfo", "tensor_info", "SPATIAL"]
 

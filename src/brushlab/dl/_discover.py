@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelPackageError
+from brushlab.errors import ModelPackageError
 
 __all__ = ["ModelSummary", "discover", "discover_frame"]
 
@@ -36,7 +36,7 @@ class ModelSummary:
 
 
 def _candidates(folder: Path) -> list[Path]:
-    from ._package import YAML_NAMES
+    from brushlab.dl._package import YAML_NAMES
 
     found: list[Path] = []
     for entry in sorted(folder.iterdir()):
@@ -50,8 +50,8 @@ def _candidates(folder: Path) -> list[Path]:
 
 
 def _summary(path: Path) -> ModelSummary:
-    from ._model import BioimageioModel
-    from ._package import read_package
+    from brushlab.dl._model import BioimageioModel
+    from brushlab.dl._package import read_package
 
     try:
         pkg = read_package(path)

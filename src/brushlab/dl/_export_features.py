@@ -22,10 +22,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..features import FeatureSet
-from ..features._gaussian import gaussian_kernel1d, kernel_radius
-from ..features.featureset import _DOG_RATIO, _ST_OUTER_RATIO, derivative_orders
-from ._onnx_graph import GraphBuilder
+from brushlab.features import FeatureSet
+from brushlab.features._gaussian import gaussian_kernel1d, kernel_radius
+from brushlab.features.featureset import _DOG_RATIO, _ST_OUTER_RATIO, derivative_orders
+from brushlab.dl._onnx_graph import GraphBuilder
 
 __all__ = ["feature_graph"]
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ClassifierError
-from ._onnx_graph import GraphBuilder
+from brushlab.errors import ClassifierError
+from brushlab.dl._onnx_graph import GraphBuilder
 
 __all__ = ["forest_graph", "thresholds_float32"]
 
@@ -58,8 +58,8 @@ def forest_graph(g: GraphBuilder, features: str, forest: Any, *, class_ids: Sequ
     str
         Float32 ``(P, K)`` probabilities.
     """
-    from ..errors import ModelFileError
-    from ..forest_arrays import forest_to_arrays
+    from brushlab.errors import ModelFileError
+    from brushlab.forest_arrays import forest_to_arrays
 
     try:
         arrays, meta = forest_to_arrays(forest)

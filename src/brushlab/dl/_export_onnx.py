@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import ClassifierError
-from ._export_features import feature_graph
-from ._export_forest import forest_graph
-from ._onnx_graph import GraphBuilder
+from brushlab.errors import ClassifierError
+from brushlab.dl._export_features import feature_graph
+from brushlab.dl._export_forest import forest_graph
+from brushlab.dl._onnx_graph import GraphBuilder
 
 __all__ = ["classifier_to_onnx", "ONNX_OPSET", "ONNX_ML_OPSET"]
 

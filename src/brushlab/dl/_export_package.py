@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ClassifierError
-from ._export_onnx import INPUT_NAME, ONNX_OPSET, OUTPUT_NAME, classifier_to_onnx
+from brushlab.errors import ClassifierError
+from brushlab.dl._export_onnx import INPUT_NAME, ONNX_OPSET, OUTPUT_NAME, classifier_to_onnx
 
 __all__ = ["export_bioimageio"]
 
@@ -63,12 +63,12 @@ def export_bioimageio(
     """Write ``clf`` as a Model Zoo package; see :meth:`PixelClassifier.export_bioimageio`."""
     from bioimageio.spec import InvalidDescr, load_description
 
-    from .. import __version__
-    from .._layout import split_frames
-    from ..images import as_image
-    from ..validation import check_image
-    from ._model import load_model
-    from ._package import _spec_errors
+    from brushlab import __version__
+    from brushlab._layout import split_frames
+    from brushlab.images import as_image
+    from brushlab.validation import check_image
+    from brushlab.dl._model import load_model
+    from brushlab.dl._package import _spec_errors
 
     clf._require_trained()
     out = Path(path)

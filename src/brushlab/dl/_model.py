@@ -10,14 +10,14 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .._backend import to_numpy
-from ..errors import ImageError, ModelPackageError
-from ._axes import TensorInfo, check_supported, tensor_info
-from ._package import LoadedPackage, check_local_file, read_package
-from ._processing import apply_processing, check_processing
-from ._runtime import OnnxRunner, get_session
-from ._selftest import ModelTestReport, self_test
-from ._tiling import plan_tiles, run_tiled
+from brushlab._backend import to_numpy
+from brushlab.errors import ImageError, ModelPackageError
+from brushlab.dl._axes import TensorInfo, check_supported, tensor_info
+from brushlab.dl._package import LoadedPackage, check_local_file, read_package
+from brushlab.dl._processing import apply_processing, check_processing
+from brushlab.dl._runtime import OnnxRunner, get_session
+from brushlab.dl._selftest import ModelTestReport, self_test
+from brushlab.dl._tiling import plan_tiles, run_tiled
 
 __all__ = ["BioimageioModel", "ModelTestReport", "load_model"]
 
@@ -220,7 +220,7 @@ class BioimageioModel:
             ``segmentation``, ``uncertainty`` and ``confidence`` where an output holds
             class probabilities; ``objects`` and ``object_*`` tables with ``mask_threshold``.
         """
-        from ._result import assemble
+        from brushlab.dl._result import assemble
 
         if len(self.inputs) != 1:
             raise ModelPackageError(
@@ -292,8 +292,8 @@ class BioimageioModel:
         self, image: Any, inp: TensorInfo
     ) -> tuple[xr.DataArray, xr.DataArray, list[tuple[str, int]]]:
         """Return the image as the input tensor: planes the model lacks stacked as batch."""
-        from ..images import as_image
-        from ..validation import check_image
+        from brushlab.images import as_image
+        from brushlab.validation import check_image
 
         img = as_image(image)
         check_image(img, where="the image")

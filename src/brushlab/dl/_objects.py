@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import ClassifierError
+from brushlab.errors import ClassifierError
 
 __all__ = ["objects_from_probabilities", "object_table"]
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..errors import ModelPackageError
+from brushlab.errors import ModelPackageError
 
 __all__ = ["PackageFiles", "LoadedPackage", "read_package", "SUPPORTED_WEIGHTS", "YAML_NAMES"]
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import ModelPackageError
+from brushlab.errors import ModelPackageError
 
 __all__ = ["apply_processing", "PREPROCESSING", "POSTPROCESSING", "check_processing"]
 

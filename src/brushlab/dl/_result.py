@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..classifier import OUTPUTS, derive_outputs
-from ..errors import ModelPackageError
-from ._axes import TensorInfo
+from brushlab.classifier import OUTPUTS, derive_outputs
+from brushlab.errors import ModelPackageError
+from brushlab.dl._axes import TensorInfo
 
 __all__ = ["assemble", "probability_classes"]
 
@@ -74,7 +74,7 @@ def assemble(
     class_threshold: float,
 ) -> xr.Dataset:
     """Build the result Dataset (see :meth:`BioimageioModel.predict`)."""
-    from ._objects import objects_from_probabilities
+    from brushlab.dl._objects import objects_from_probabilities
 
     with_channels = [t for t in model.outputs if t.channel_axis is not None]
     data: dict[str, xr.DataArray] = {}

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelPackageError
+from brushlab.errors import ModelPackageError
 
 __all__ = ["get_session", "providers_for", "OnnxRunner", "clear_sessions"]
 

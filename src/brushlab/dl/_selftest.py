@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelPackageError
-from ._axes import TensorInfo
-from ._package import check_local_file
+from brushlab.errors import ModelPackageError
+from brushlab.dl._axes import TensorInfo
+from brushlab.dl._package import check_local_file
 
 __all__ = ["ModelTestReport", "self_test"]
 

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelPackageError
-from ..tiling import _mirror
-from ._axes import AxisInfo, TensorInfo
+from brushlab.errors import ModelPackageError
+from brushlab.tiling import _mirror
+from brushlab.dl._axes import AxisInfo, TensorInfo
 
 __all__ = ["AxisPlan", "plan_tiles", "run_tiled", "DEFAULT_CORE"]
 

@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from ._discover import discover
+    from brushlab.dl._discover import discover
 
     for s in discover(args.folder):
         status = "ok" if s.ok else f"cannot run: {s.error}"
@@ -101,7 +101,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _test(args: argparse.Namespace) -> int:
-    from ._model import load_model
+    from brushlab.dl._model import load_model
 
     failed = 0
     for package in args.packages:
@@ -112,13 +112,13 @@ def _test(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from ..cli import _error, _stem, batch_exit
-    from ..errors import BrushlabError
-    from ..images import imread
-    from ..objects import write_table
-    from ..writers import write_image
-    from ._model import load_model
-    from ._objects import object_table
+    from brushlab.cli import _error, _stem, batch_exit
+    from brushlab.errors import BrushlabError
+    from brushlab.images import imread
+    from brushlab.objects import write_table
+    from brushlab.writers import write_image
+    from brushlab.dl._model import load_model
+    from brushlab.dl._objects import object_table
 
     model = load_model(args.package, device=args.device)
     outdir = Path(args.output)
@@ -154,7 +154,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _exports(text: str | None, result: xr.Dataset) -> list[str]:
-    from ..errors import ModelPackageError
+    from brushlab.errors import ModelPackageError
 
     if text is None:
         if "probabilities" in result:

@@ -7,7 +7,7 @@ own forest on the imported labels with ``session.train()``.
 
 from __future__ import annotations
 
-from ._features import ILASTIK_FAMILIES, IlastikImportWarning, feature_set
-from ._import import import_ilastik
+from brushlab.ilastik._features import ILASTIK_FAMILIES, IlastikImportWarning, feature_set
+from brushlab.ilastik._import import import_ilastik
 
 __all__ = ["ILASTIK_FAMILIES", "IlastikImportWarning", "feature_set", "import_ilastik"]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..features import FeatureSet
+from brushlab.features import FeatureSet
 
 __all__ = ["ILASTIK_FAMILIES", "feature_set"]
 

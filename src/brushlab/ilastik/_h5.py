@@ -15,7 +15,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from ..errors import ProjectError
+from brushlab.errors import ProjectError
 
 __all__ = ["numbers", "strings", "string", "axis_keys", "axis_spacing", "parse_slicing"]
 

@@ -30,13 +30,13 @@ import h5py
 import numpy as np
 import xarray as xr
 
-from ..errors import BrushlabError, ProjectError
-from ..features import FeatureSet
-from ._features import IlastikImportWarning, feature_set
-from ._h5 import axis_keys, axis_spacing, numbers, parse_slicing, string, strings
+from brushlab.errors import BrushlabError, ProjectError
+from brushlab.features import FeatureSet
+from brushlab.ilastik._features import IlastikImportWarning, feature_set
+from brushlab.ilastik._h5 import axis_keys, axis_spacing, numbers, parse_slicing, string, strings
 
 if TYPE_CHECKING:
-    from ..session import Session
+    from brushlab.session import Session
 
 __all__ = ["import_ilastik"]
 
@@ -106,7 +106,7 @@ def import_ilastik(
     >>> session = brushlab.import_ilastik("MyProject.ilp")       # doctest: +SKIP
     >>> clf = session.train()                                   # doctest: +SKIP
     """
-    from ..session import Session
+    from brushlab.session import Session
 
     path = Path(path)
     if not path.is_file():
@@ -251,7 +251,7 @@ def _raw(
 def _find_raw(
     stored: str, project: Path, relinks: dict[str, Path], folders: list[Path], lane: str
 ) -> Path:
-    from ..project._open import first_existing, relink_of
+    from brushlab.project._open import first_existing, relink_of
 
     candidate = Path(stored) if os.path.isabs(stored) else project.parent / stored
     relinked = relink_of([stored, str(candidate), str(candidate.resolve())], relinks)
@@ -269,7 +269,7 @@ def _find_raw(
 
 
 def _read_file(file: Path, tags: str | None, project: Path) -> np.ndarray:
-    from ..images import imread
+    from brushlab.images import imread
 
     keys = axis_keys(tags, project, str(file)) if tags is not None else None
     try:
@@ -288,7 +288,7 @@ def _read_file(file: Path, tags: str | None, project: Path) -> np.ndarray:
 def _canonical(
     data: np.ndarray, keys: str, spacing: dict[str, float], source: str
 ) -> tuple[xr.DataArray, list[str]]:
-    from ..images import as_image
+    from brushlab.images import as_image
 
     image = as_image(xr.DataArray(data, dims=list(keys), attrs={"spacing": spacing}))
     squeezed = [str(d) for d in ("t", "z") if d in image.dims and image.sizes[d] == 1]

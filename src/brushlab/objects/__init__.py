@@ -23,12 +23,12 @@ Examples
 
 from __future__ import annotations
 
-from ._crf import crf_smooth
-from ._instances import DEFAULTS, instances, separate_objects
-from ._measure import SHAPE_2D, SHAPE_3D, measure, write_table
-from ._object_classifier import ObjectClassifier, load_object_classifier
-from ._overlay import CLASS_COLORS, class_overlay, label_overlay, object_at
-from ._postprocess import fill_holes, min_confidence, remove_small_objects
+from brushlab.objects._crf import crf_smooth
+from brushlab.objects._instances import DEFAULTS, instances, separate_objects
+from brushlab.objects._measure import SHAPE_2D, SHAPE_3D, measure, write_table
+from brushlab.objects._object_classifier import ObjectClassifier, load_object_classifier
+from brushlab.objects._overlay import CLASS_COLORS, class_overlay, label_overlay, object_at
+from brushlab.objects._postprocess import fill_holes, min_confidence, remove_small_objects
 
 __all__ = [
     "CLASS_COLORS",

@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .._backend import array_module
-from ..errors import BrushlabError, ImageError
-from ._common import ndimage_of
+from brushlab._backend import array_module
+from brushlab.errors import BrushlabError, ImageError
+from brushlab.objects._common import ndimage_of
 
 __all__ = ["crf_smooth"]
 
@@ -130,8 +130,8 @@ def crf_smooth(
     >>> int(smoothed.segmentation[8, 4]), int(smoothed.segmentation[8, 20])
     (1, 2)
     """
-    from ..classifier import derive_outputs
-    from ..images import as_image, spacing_of
+    from brushlab.classifier import derive_outputs
+    from brushlab.images import as_image, spacing_of
 
     if not isinstance(result, xr.Dataset) or "probabilities" not in result:
         raise BrushlabError(

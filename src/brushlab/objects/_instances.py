@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import array_module, is_cupy, to_numpy
-from ..errors import LabelError
-from ._common import SpacingLike, Spatial, as_label_array, ndimage_of, rewrap, unwrap
+from brushlab._backend import array_module, is_cupy, to_numpy
+from brushlab.errors import LabelError
+from brushlab.objects._common import SpacingLike, Spatial, as_label_array, ndimage_of, rewrap, unwrap
 
 __all__ = ["instances", "separate_objects", "DEFAULTS"]
 

@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._backend import array_module
-from ..errors import ClassifierError, LabelError, ModelFileError
-from ._common import SpacingLike, as_label_array, rewrap, unwrap
-from ._measure import measure
+from brushlab._backend import array_module
+from brushlab.errors import ClassifierError, LabelError, ModelFileError
+from brushlab.objects._common import SpacingLike, as_label_array, rewrap, unwrap
+from brushlab.objects._measure import measure
 
 __all__ = ["ObjectClassifier", "load_object_classifier"]
 
@@ -328,8 +328,8 @@ class ObjectClassifier:
         pathlib.Path
             The written file.
         """
-        from .. import __version__
-        from ..modelfile import forest_to_arrays, write_model_file
+        from brushlab import __version__
+        from brushlab.modelfile import forest_to_arrays, write_model_file
 
         if self._model is None:
             raise ClassifierError("this ObjectClassifier is not trained yet: call fit() first")
@@ -353,7 +353,7 @@ class ObjectClassifier:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ObjectClassifier:
         """Read an object classifier written by :meth:`save`."""
-        from ..modelfile import forest_from_arrays, read_model_file
+        from brushlab.modelfile import forest_from_arrays, read_model_file
 
         arrays, meta = read_model_file(path)
         if meta.get("kind") != "object-classifier":

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import to_numpy
-from ..errors import BrushlabError, LabelError
+from brushlab._backend import to_numpy
+from brushlab.errors import BrushlabError, LabelError
 
 __all__ = ["label_overlay", "class_overlay", "object_at", "CLASS_COLORS"]
 

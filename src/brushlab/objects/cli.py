@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import BrushlabError, ImageError, LabelError
+from brushlab.errors import BrushlabError, ImageError, LabelError
 
 __all__ = ["add_parser", "run"]
 
@@ -34,7 +34,7 @@ With --precomputed, the INPUTs are already segmentations: an integer image is a 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``objects`` subcommand to ``brushlab``'s subparsers and return it."""
-    from ..cli import _positive_int
+    from brushlab.cli import _positive_int
 
     p = subparsers.add_parser(
         "objects",
@@ -86,8 +86,8 @@ def _probability(text: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``brushlab objects``; return the exit code (0, 1, 2 usage, 3 partial)."""
-    from ..classifier import load_classifier
-    from ..cli import _error, _stem, batch_exit
+    from brushlab.classifier import load_classifier
+    from brushlab.cli import _error, _stem, batch_exit
 
     parser: argparse.ArgumentParser = args.objects_parser
     model = None
@@ -143,9 +143,9 @@ def _class_index(names: list[str], wanted: str | None, method: str) -> int:
 
 
 def _one(model: Any, source: str, targets: list[Path], args: argparse.Namespace) -> int:
-    from ..images import imread
-    from ..writers import write_image
-    from . import crf_smooth, fill_holes, instances, measure, min_confidence, write_table
+    from brushlab.images import imread
+    from brushlab.writers import write_image
+    from brushlab.objects import crf_smooth, fill_holes, instances, measure, min_confidence, write_table
 
     image = imread(source, args.dims)
     result: xr.Dataset | None = None
@@ -207,6 +207,6 @@ def _precomputed(image: xr.DataArray, args: argparse.Namespace) -> Any:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    from ..cli import main
+    from brushlab.cli import main
 
     sys.exit(main(["objects", *sys.argv[1:]]))

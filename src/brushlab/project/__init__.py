@@ -53,8 +53,8 @@ asking to upgrade brushlab. Damaged, truncated or foreign files raise ``ProjectE
 
 from __future__ import annotations
 
-from ._format import FORMAT_NAME, FORMAT_VERSION
-from ._labels import (
+from brushlab.project._format import FORMAT_NAME, FORMAT_VERSION
+from brushlab.project._labels import (
     export_labels,
     export_masks,
     import_labels,
@@ -62,8 +62,8 @@ from ._labels import (
     read_labels,
     segmentation_to_labels,
 )
-from ._open import open_project
-from ._save import ProjectWarning, save_project
+from brushlab.project._open import open_project
+from brushlab.project._save import ProjectWarning, save_project
 
 __all__ = [
     "FORMAT_NAME",

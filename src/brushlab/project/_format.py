@@ -23,8 +23,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from ..errors import ProjectError
-from ..writers import atomic_path
+from brushlab.errors import ProjectError
+from brushlab.writers import atomic_path
 
 __all__ = [
     "FORMAT_NAME",

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
-from ..errors import BrushlabError, LabelError
-from ..session._classes import MAX_CLASSES
-from ..session._labels_io import as_label_array
+from brushlab.errors import BrushlabError, LabelError
+from brushlab.session._classes import MAX_CLASSES
+from brushlab.session._labels_io import as_label_array
 
 if TYPE_CHECKING:
-    from ..session import Edit, Session
+    from brushlab.session import Edit, Session
 
 __all__ = [
     "read_labels",
@@ -108,7 +108,7 @@ def _part(plane: Any, time: int | None) -> str:
 
 def _read(source: Any, dims: tuple[str, ...], shape: tuple[int, ...]) -> np.ndarray:
     if isinstance(source, (str, os.PathLike)):
-        from ..images import imread
+        from brushlab.images import imread
 
         try:
             data: Any = imread(source)
@@ -276,7 +276,7 @@ def export_labels(
     pathlib.Path
         The written file (atomically replaced).
     """
-    from ..writers import write_image
+    from brushlab.writers import write_image
 
     index = session.image_index(image)
     if plane is None and time is None:
@@ -329,7 +329,7 @@ def export_masks(
     dict of str to Path
         Class name to file written.
     """
-    from ..writers import write_image
+    from brushlab.writers import write_image
 
     index = session.image_index(image)
     folder = Path(folder)

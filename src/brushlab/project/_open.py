@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
-from ..errors import BrushlabError, ProjectError
-from ._format import ProjectReader, damaged
-from ._save import ProjectWarning, pixel_digest
+from brushlab.errors import BrushlabError, ProjectError
+from brushlab.project._format import ProjectReader, damaged
+from brushlab.project._save import ProjectWarning, pixel_digest
 
 if TYPE_CHECKING:
-    from ..session import Session
+    from brushlab.session import Session
 
 __all__ = ["open_project"]
 
@@ -77,8 +77,8 @@ def open_project(
     >>> again.class_names, again.view_state
     (['a', 'b'], {'brush_size': 4})
     """
-    from ..features import FeatureSet
-    from ..session import Session
+    from brushlab.features import FeatureSet
+    from brushlab.session import Session
 
     relinks = {str(k): Path(v) for k, v in (relink or {}).items()}
     folders = [Path(p) for p in search_paths]
@@ -118,7 +118,7 @@ def open_project(
 
 
 def _restore_classifier(session: Session, model: bytes, path: Path) -> None:
-    from ..classifier import PixelClassifier
+    from brushlab.classifier import PixelClassifier
 
     with tempfile.TemporaryDirectory(prefix="brushlab-open-") as scratch:
         file = Path(scratch) / "classifier.brushlab"
@@ -233,7 +233,7 @@ def _exists(path: Path) -> bool:
 def _read_referenced(
     file: Path, dims: list[str], shape: list[int], entry: dict[str, Any]
 ) -> xr.DataArray:
-    from ..images import imread
+    from brushlab.images import imread
 
     error: BrushlabError | None = None
     image: xr.DataArray | None = None

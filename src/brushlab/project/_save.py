@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._backend import to_numpy
-from ..errors import BrushlabError, ProjectError
-from ._format import CLASSIFIER_MEMBER, ProjectWriter
+from brushlab._backend import to_numpy
+from brushlab.errors import BrushlabError, ProjectError
+from brushlab.project._format import CLASSIFIER_MEMBER, ProjectWriter
 
 if TYPE_CHECKING:
-    from ..session import Session
+    from brushlab.session import Session
 
 __all__ = ["save_project", "ProjectWarning", "EMBED_CHOICES"]
 
@@ -105,7 +105,7 @@ def save_project(
 
 
 def _version() -> str:
-    from .. import __version__
+    from brushlab import __version__
 
     return __version__
 

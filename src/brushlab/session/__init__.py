@@ -9,12 +9,12 @@ imports a UI toolkit: a widget is a thin view on top.
 
 from __future__ import annotations
 
-from ._classes import PALETTE, LabelClass
-from ._feature_cache import FeatureCache
-from ._history import Edit
-from ._live import LiveSettings, LiveUpdate, LiveUpdater
-from ._session import Session
-from ._strokes import Stroke, StrokeResult
+from brushlab.session._classes import PALETTE, LabelClass
+from brushlab.session._feature_cache import FeatureCache
+from brushlab.session._history import Edit
+from brushlab.session._live import LiveSettings, LiveUpdate, LiveUpdater
+from brushlab.session._session import Session
+from brushlab.session._strokes import Stroke, StrokeResult
 
 __all__ = [
     "Session",

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import LabelError
+from brushlab.errors import LabelError
 
 __all__ = ["as_points", "segment_masks"]
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import LabelError
+from brushlab.errors import LabelError
 
 __all__ = ["LabelClass", "PALETTE", "parse_colour", "make_classes"]
 

@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import to_numpy
-from ..errors import FeatureError
-from ..features import FeatureSet
-from ..tiling import read_with_halo
+from brushlab._backend import to_numpy
+from brushlab.errors import FeatureError
+from brushlab.features import FeatureSet
+from brushlab.tiling import read_with_halo
 
 __all__ = ["FeatureCache", "DEFAULT_TILE"]
 

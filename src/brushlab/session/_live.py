@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
-from ..classifier import PixelClassifier
-from ..errors import BrushlabError, ClassifierError
-from ._predict import Cancelled, fit_classifier
+from brushlab.classifier import PixelClassifier
+from brushlab.errors import BrushlabError, ClassifierError
+from brushlab.session._predict import Cancelled, fit_classifier
 
 if TYPE_CHECKING:
-    from ._session import Session
+    from brushlab.session._session import Session
 
 __all__ = ["LiveSettings", "LiveUpdate", "LiveUpdater"]
 

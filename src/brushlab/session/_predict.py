@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ..classifier import FIT_TILE, PixelClassifier
-from ._feature_cache import FeatureCache
+from brushlab.classifier import FIT_TILE, PixelClassifier
+from brushlab.session._feature_cache import FeatureCache
 
 __all__ = [
     "Cancelled",

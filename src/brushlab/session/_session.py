@@ -13,19 +13,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
-from ..classifier import PixelClassifier
-from ..errors import ClassifierError, ImageError, LabelError
-from ..features import FeatureSet
-from ._feature_cache import FeatureCache
-from ._history import Edit
-from ._images import ImageEntry
-from ._labelling import ImageRef, LabelEditor
-from ._labels_io import labels_edit, segmentation_values
-from ._predict import fit_classifier, fit_order, gather_rows, predict_box
-from ._regions import assemble_result, most_uncertain_window
+from brushlab.classifier import PixelClassifier
+from brushlab.errors import ClassifierError, ImageError, LabelError
+from brushlab.features import FeatureSet
+from brushlab.session._feature_cache import FeatureCache
+from brushlab.session._history import Edit
+from brushlab.session._images import ImageEntry
+from brushlab.session._labelling import ImageRef, LabelEditor
+from brushlab.session._labels_io import labels_edit, segmentation_values
+from brushlab.session._predict import fit_classifier, fit_order, gather_rows, predict_box
+from brushlab.session._regions import assemble_result, most_uncertain_window
 
 if TYPE_CHECKING:
-    from ._live import LiveSettings, LiveUpdate, LiveUpdater
+    from brushlab.session._live import LiveSettings, LiveUpdate, LiveUpdater
 
 __all__ = ["Session"]
 
@@ -231,7 +231,7 @@ class Session(LabelEditor):
         with self._lock:
             if len(clf.class_names or []) == len(self._classes):
                 self._classifier = clf
-        from ..project._autosave import after_training
+        from brushlab.project._autosave import after_training
 
         after_training(self, clf)  # training_history, then the autosave if enabled
         return clf
@@ -265,7 +265,7 @@ class Session(LabelEditor):
         >>> brushlab.open_project(path).image_names
         ('image 0',)
         """
-        from ..project import save_project
+        from brushlab.project import save_project
 
         return save_project(self, path, embed_images=embed_images)
 
@@ -511,7 +511,7 @@ class Session(LabelEditor):
         settings : LiveSettings, optional
             Debounce, preview level, live forest size; see :class:`LiveSettings`.
         """
-        from ._live import LiveUpdater
+        from brushlab.session._live import LiveUpdater
 
         updater = LiveUpdater(self, callback, settings)
         self._live.add(updater)

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import LabelError
-from ._brush import as_points, segment_masks
-from ._history import Edit
+from brushlab.errors import LabelError
+from brushlab.session._brush import as_points, segment_masks
+from brushlab.session._history import Edit
 
 __all__ = ["Stroke", "StrokeResult"]
 

@@ -8,9 +8,9 @@ it and sends what it renders; nothing here imports a UI toolkit.
 
 from __future__ import annotations
 
-from ._annotation_view import OVERLAYS, TOOLS, AnnotationView, Redraw
-from ._display import DisplaySettings
-from ._render import (
+from brushlab.view._annotation_view import OVERLAYS, TOOLS, AnnotationView, Redraw
+from brushlab.view._display import DisplaySettings
+from brushlab.view._render import (
     auto_contrast,
     composite,
     label_lut,
@@ -20,7 +20,7 @@ from ._render import (
     uncertainty_rgba,
     window,
 )
-from ._viewport import CanvasRect, Viewport
+from brushlab.view._viewport import CanvasRect, Viewport
 
 __all__ = [
     "AnnotationView",

@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..classifier import PixelClassifier
-from ..errors import BrushlabError, ImageError
-from ..session import LiveSettings, LiveUpdate, LiveUpdater, Session
-from ._display import DisplaySettings
-from ._objects_view import ObjectsView
-from ._render import (
+from brushlab.classifier import PixelClassifier
+from brushlab.errors import BrushlabError, ImageError
+from brushlab.session import LiveSettings, LiveUpdate, LiveUpdater, Session
+from brushlab.view._display import DisplaySettings
+from brushlab.view._objects_view import ObjectsView
+from brushlab.view._render import (
     composite,
     label_lut,
     labels_rgba,
@@ -28,7 +28,7 @@ from ._render import (
     segmentation_rgba,
     uncertainty_rgba,
 )
-from ._viewport import CanvasRect, Viewport, sample
+from brushlab.view._viewport import CanvasRect, Viewport, sample
 
 __all__ = ["AnnotationView", "Redraw", "OVERLAYS", "TOOLS"]
 
@@ -390,7 +390,7 @@ class AnnotationView:
 
     def show_probabilities(self, probabilities: np.ndarray, class_names: list[str]) -> None:
         """Overlay class probabilities ``(K, h, w)`` of the whole plane (e.g. from a model)."""
-        from ..session._regions import assemble_result
+        from brushlab.session._regions import assemble_result
 
         h, w = _plane_shape(self.session, self.image)
         if probabilities.ndim != 3 or probabilities.shape[1:] != (h, w):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._render import auto_contrast
+from brushlab.view._render import auto_contrast
 
 __all__ = ["DisplaySettings"]
 

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import ClassifierError, LabelError
-from ..images import spacing_of
+from brushlab.errors import ClassifierError, LabelError
+from brushlab.images import spacing_of
 
 if TYPE_CHECKING:
-    from ._annotation_view import AnnotationView
+    from brushlab.view._annotation_view import AnnotationView
 
 __all__ = ["ObjectsView"]
 
@@ -62,7 +62,7 @@ class ObjectsView:
         int
             Number of objects.
         """
-        from ..objects import instances, measure
+        from brushlab.objects import instances, measure
 
         v = self.view
         clf = v.classifier
@@ -98,7 +98,7 @@ class ObjectsView:
         int or None
             The object's id, or None where there is no object.
         """
-        from ..objects import object_at
+        from brushlab.objects import object_at
 
         if not self.current or self.labels is None:
             raise LabelError("find objects on this plane first")
@@ -117,7 +117,7 @@ class ObjectsView:
 
     def classify(self, *, n_trees: int = 100) -> pd.DataFrame:
         """Train an object classifier on the clicked objects and classify all objects."""
-        from ..objects import ObjectClassifier
+        from brushlab.objects import ObjectClassifier
 
         if not self.current or self.labels is None:
             raise LabelError("find objects on this plane first")
@@ -136,7 +136,7 @@ class ObjectsView:
 
     def rgba(self, kind: str, opacity: float) -> np.ndarray | None:
         """Whole-plane RGBA of ``"objects"`` (random colours) or ``"object classes"``."""
-        from ..objects import ObjectClassifier, class_overlay, label_overlay
+        from brushlab.objects import ObjectClassifier, class_overlay, label_overlay
 
         if not self.current or self.labels is None:
             return None

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import ImageError
+from brushlab.errors import ImageError
 
 __all__ = [
     "auto_contrast",

@@ -7,6 +7,6 @@
 
 from __future__ import annotations
 
-from ._annotator import Annotator, annotate
+from brushlab.widgets._annotator import Annotator, annotate
 
 __all__ = ["Annotator", "annotate"]

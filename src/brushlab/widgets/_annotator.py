@@ -11,14 +11,14 @@ from typing import Any
 import ipywidgets as w
 import numpy as np
 
-from ..classifier import PixelClassifier
-from ..errors import BrushlabError
-from ..features import FeatureSet
-from ..session import LiveSettings, Session
-from ..view import OVERLAYS, AnnotationView, Redraw
-from ._canvas import DRAW_LOCK, LayeredCanvas
-from ._extra_panels import ModelsPanel, ObjectsPanel
-from ._panels import FeatureGrid, ImportanceChart, LabelCountChart, load_bokehjs
+from brushlab.classifier import PixelClassifier
+from brushlab.errors import BrushlabError
+from brushlab.features import FeatureSet
+from brushlab.session import LiveSettings, Session
+from brushlab.view import OVERLAYS, AnnotationView, Redraw
+from brushlab.widgets._canvas import DRAW_LOCK, LayeredCanvas
+from brushlab.widgets._extra_panels import ModelsPanel, ObjectsPanel
+from brushlab.widgets._panels import FeatureGrid, ImportanceChart, LabelCountChart, load_bokehjs
 
 __all__ = ["Annotator", "annotate"]
 
@@ -562,7 +562,7 @@ class Annotator(w.VBox):
             return
         import io
 
-        from ..images import imread
+        from brushlab.images import imread
 
         item = files[0]
         name = str(item["name"])

@@ -9,7 +9,7 @@ from typing import Any
 import ipycanvas
 import numpy as np
 
-from ..view import AnnotationView, CanvasRect, Redraw
+from brushlab.view import AnnotationView, CanvasRect, Redraw
 
 __all__ = ["LayeredCanvas", "DRAW_LOCK"]
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..errors import BrushlabError
-from ..view import AnnotationView, Redraw
+from brushlab.errors import BrushlabError
+from brushlab.view import AnnotationView, Redraw
 
 __all__ = ["ObjectsPanel", "ModelsPanel"]
 
@@ -142,7 +142,7 @@ class ModelsPanel:
 
     def scan(self) -> int:
         """List the model packages in the folder."""
-        from ..dl import discover
+        from brushlab.dl import discover
 
         try:
             entries = discover(self.folder.value)
@@ -172,9 +172,9 @@ class ModelsPanel:
         """Run the chosen package on the plane shown and make its output the overlay."""
         import numpy as np
 
-        from ..dl import load_model
-        from ..errors import ModelPackageError
-        from ..images import as_image
+        from brushlab.dl import load_model
+        from brushlab.errors import ModelPackageError
+        from brushlab.images import as_image
 
         if not self.package.value:
             self.report("scan a folder and choose a model first", error=True)

@@ -10,9 +10,9 @@ from bokeh.models import ColumnDataSource, FactorRange
 from bokeh.plotting import figure
 from jupyter_bokeh import BokehModel
 
-from ..errors import BrushlabError
-from ..features import FeatureSet
-from ..features.featureset import FAMILIES, ILASTIK_SCALES
+from brushlab.errors import BrushlabError
+from brushlab.features import FeatureSet
+from brushlab.features.featureset import FAMILIES, ILASTIK_SCALES
 
 __all__ = ["FeatureGrid", "LabelCountChart", "ImportanceChart", "load_bokehjs"]
 
