@@ -150,7 +150,7 @@ def child(mode: str, model: str, source: str, out: str, roi: str, threads: int) 
     import zarr
 
     import brushlab
-    from brushlab.blockwise import predict_blockwise
+    from brushlab.blockwise._run import predict_blockwise
 
     box = json.loads(roi)
     clf = brushlab.load_classifier(model)

@@ -305,7 +305,7 @@ def brushlab_features_threaded(fs: Any, image: np.ndarray, threads: int) -> np.n
     """Features ``(*shape, F)`` from tiles run on a thread pool via ``compute_block``."""
     from threadpoolctl import threadpool_limits
 
-    from brushlab.tiling import iter_tiles, read_with_halo
+    from brushlab._core.tiling import iter_tiles, read_with_halo
 
     nd = image.ndim
     data = image[None]

@@ -17,12 +17,13 @@ import zarr
 from scipy import ndimage as ndi
 
 import brushlab
-from brushlab import _blockwise_plan, blockwise
-from brushlab._lazy_source import StoreReader, open_source
-from brushlab.blockwise import BlockwiseEstimate, BlockwiseResult, predict_blockwise
+from brushlab.blockwise import _plan as _blockwise_plan
+from brushlab.blockwise import _run as blockwise
+from brushlab.blockwise._run import BlockwiseEstimate, BlockwiseResult, predict_blockwise
 from brushlab.errors import BrushlabError, ClassifierError, ImageError
-from brushlab.ome_zarr import OutputLayout, output_status, pyramid
-from brushlab.writers import write_image
+from brushlab.io._lazy import StoreReader, open_source
+from brushlab.io._writers import write_image
+from brushlab.io.ome_zarr import OutputLayout, output_status, pyramid
 
 FEATURES = brushlab.FeatureSet({"gaussian": [1.0, 2.0], "hessian": [1.0]})
 ALL = ("probabilities", "segmentation", "uncertainty", "confidence")
@@ -291,7 +292,7 @@ def test_progress_bar_counts_blocks(clf3d, volume, tmp_path, capsys):
 
 _KILLED_RUN = textwrap.dedent("""
     import sys, time
-    from brushlab import _blockwise_plan, blockwise
+    from brushlab.blockwise import _plan as _blockwise_plan, _run as blockwise
 
     predict_task = blockwise._predict_task
 

@@ -103,7 +103,7 @@ def test_3d_and_time_and_multichannel(rng):
     assert (res.segmentation.values[:, :, 20:] == 2).mean() > 0.9
     assert clf.feature_importances.sizes["feature"] == SMALL.n_features(ndim=3)
 
-    movie = brushlab.images.as_image(vol, dims="tyx")
+    movie = brushlab.io._image.as_image(vol, dims="tyx")
     clf_t = brushlab.PixelClassifier(SMALL, n_trees=10, random_state=0).fit(movie, lab)
     assert clf_t.predict(movie).probabilities.dims == ("class", "t", "y", "x")
 
@@ -190,7 +190,7 @@ def test_empty_image():
 def test_channel_count_differs_at_predict(rng):
     img, labels = _two_region_image(rng)
     clf = brushlab.PixelClassifier(SMALL, n_trees=5).fit(img, labels)
-    two = brushlab.images.as_image(np.stack([img, img], -1), dims="yxc")
+    two = brushlab.io._image.as_image(np.stack([img, img], -1), dims="yxc")
     with pytest.raises(ClassifierError, match="1 channel"):
         clf.predict(two)
 

@@ -1,4 +1,4 @@
-"""Tests of the brushlab command line, run in-process through brushlab.cli.main."""
+"""Tests of the brushlab command line, run in-process through brushlab.cli._main.main."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import brushlab
-from brushlab import cli
-from brushlab.cli import main
-from brushlab.images import imread
-from brushlab.writers import write_image
+from brushlab.cli import _main as cli
+from brushlab.cli._main import main
+from brushlab.io._image import imread
+from brushlab.io._writers import write_image
 
 FEATURES = "gaussian_smoothing:1.0,2.0;hessian:1.0"
 SHAPE = (24, 32)
@@ -275,7 +275,7 @@ def test_version(capsys):
 
 
 def test_module_runs_as_a_program():
-    done = subprocess.run([sys.executable, "-m", "brushlab.cli", "--version"],
+    done = subprocess.run([sys.executable, "-m", "brushlab.cli._main", "--version"],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0
     assert done.stdout.strip() == f"brushlab {brushlab.__version__}"
@@ -297,7 +297,7 @@ def test_blockwise_writes_an_ome_zarr_equal_to_predict(data, tmp_path, capsys):
     assert proba.dims == ("y", "x", "c") and proba.shape == (*SHAPE, 2)
     np.testing.assert_array_equal(proba.transpose("c", "y", "x"), expected.probabilities)
     np.testing.assert_array_equal(imread(out / "labels" / "segmentation"), expected.segmentation)
-    assert brushlab.blockwise.output_status(out)["status"] == "complete"
+    assert brushlab.blockwise._run.output_status(out)["status"] == "complete"
 
 
 def test_blockwise_roi_export_and_rerun(data, tmp_path, capsys):
@@ -344,7 +344,7 @@ def test_blockwise_bad_input_exits_1_without_output(data, tmp_path, capsys):
 
 
 def test_blockwise_interrupt_says_how_to_resume(data, tmp_path, capsys, monkeypatch):
-    from brushlab import blockwise
+    from brushlab.blockwise import _run as blockwise
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -353,10 +353,10 @@ def test_blockwise_interrupt_says_how_to_resume(data, tmp_path, capsys, monkeypa
     out = tmp_path / "i.zarr"
     assert _blockwise(data, out, "-q") == 130
     assert "run the same command again to resume" in capsys.readouterr().err
-    assert brushlab.blockwise.output_status(out)["status"] == "incomplete"
+    assert brushlab.blockwise._run.output_status(out)["status"] == "incomplete"
     monkeypatch.undo()
     assert _blockwise(data, out, "-q") == 0
-    assert brushlab.blockwise.output_status(out)["status"] == "complete"
+    assert brushlab.blockwise._run.output_status(out)["status"] == "complete"
 
 
 @pytest.mark.parametrize("args", [

@@ -7,7 +7,7 @@ import pandas as pd
 import tifffile
 
 import brushlab
-from brushlab.cli import main
+from brushlab.cli._main import main
 from tests.dl_packages import simple_package
 
 

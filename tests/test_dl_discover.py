@@ -30,7 +30,7 @@ def test_discover_lists_folders_and_zips(tmp_path):
     (models / "notes.txt").write_text("not a model")
     (models / "empty").mkdir()
 
-    found = brushlab.dl.discover(models)
+    found = brushlab.bioimageio.discover(models)
     assert [m.path.split("/")[-1] for m in found] == ["affine", "broken", "softmax.zip"]
     affine, bad, zipped = found
     assert affine.ok and affine.name == "test affine"
@@ -41,7 +41,7 @@ def test_discover_lists_folders_and_zips(tmp_path):
     assert not bad.ok and "does not contain it" in bad.error
     assert zipped.ok and zipped.outputs[0].startswith("logits: batch,channel[2]")
 
-    frame = brushlab.dl.discover_frame(models)
+    frame = brushlab.bioimageio.discover_frame(models)
     assert list(frame["name"]) == ["test affine", "broken", "test softmax"]
     assert {"description", "inputs", "outputs", "error"} <= set(frame.columns)
 
@@ -58,7 +58,7 @@ def test_run_model_overlay_returns_class_probabilities(tmp_path):
         )
     )
     plane = np.linspace(0, 100, 30 * 20, dtype=np.float32).reshape(30, 20)
-    proba = brushlab.dl.run_model_overlay(model, plane)
+    proba = brushlab.bioimageio.run_model_overlay(model, plane)
     assert proba.shape == (2, 30, 20) and proba.dtype == np.float32
     np.testing.assert_allclose(
         proba[1], 1 / (1 + np.exp(-((plane * 2 + 1) * 0.01 - 1.0))), atol=1e-6
@@ -72,4 +72,4 @@ def test_discover_needs_a_folder(tmp_path):
     from brushlab.errors import ModelPackageError
 
     with pytest.raises(ModelPackageError, match="not a folder"):
-        brushlab.dl.discover(tmp_path / "nope")
+        brushlab.bioimageio.discover(tmp_path / "nope")

@@ -7,7 +7,7 @@ import pytest
 import skimage.data
 
 import brushlab
-from brushlab.dl._export_forest import thresholds_float32
+from brushlab.bioimageio._export_forest import thresholds_float32
 from brushlab.errors import ClassifierError
 
 
@@ -77,8 +77,8 @@ def test_onnx_features_equal_brushlab_features(coins_classifier, coins):
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    from brushlab.dl._export_features import feature_graph
-    from brushlab.dl._onnx_graph import GraphBuilder
+    from brushlab.bioimageio._export_features import feature_graph
+    from brushlab.bioimageio._onnx_graph import GraphBuilder
 
     img, _ = coins
     fs = coins_classifier.features

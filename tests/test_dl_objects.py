@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 
 import brushlab
-from brushlab.dl import object_table, objects_from_probabilities
+from brushlab.bioimageio import object_table, objects_from_probabilities
 from brushlab.errors import ClassifierError
 from tests.dl_packages import simple_package
 

@@ -28,7 +28,7 @@ def no_network(monkeypatch):
     """Loading must never reach the network: any connection attempt fails the test."""
 
     def refuse(*args, **kwargs):
-        raise AssertionError("brushlab.dl tried to open a network connection")
+        raise AssertionError("brushlab.bioimageio tried to open a network connection")
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import brushlab
-from brushlab.dl._axes import AxisInfo, TensorInfo
-from brushlab.dl._tiling import plan_tiles
+from brushlab.bioimageio._axes import AxisInfo, TensorInfo
+from brushlab.bioimageio._tiling import plan_tiles
 from tests.dl_packages import blur_model, box_mean_np, simple_package
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
+from brushlab._core.tiling import read_with_halo
 from brushlab.errors import FeatureError
 from brushlab.features import FeatureSet
-from brushlab.tiling import read_with_halo
 
 PAD = 80  # the reference filters a mirrored image and crops: the same boundary as tiles
 
@@ -127,7 +127,7 @@ def test_tiled_features_equal_untiled(smooth_image):
 
 
 def test_multichannel_features_per_channel(smooth_image):
-    from brushlab.images import as_image
+    from brushlab.io._image import as_image
 
     img = as_image(np.stack([smooth_image, smooth_image[::-1].copy()], axis=-1), dims="yxc")
     fs = FeatureSet({"gaussian_smoothing": [1.0], "dog": [1.6]})

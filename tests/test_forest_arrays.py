@@ -13,8 +13,8 @@ from sklearn.ensemble import (
 )
 from sklearn.tree import DecisionTreeClassifier
 
+from brushlab.classifier.forest_arrays import forest_from_arrays, forest_to_arrays
 from brushlab.errors import ModelFileError
-from brushlab.forest_arrays import forest_from_arrays, forest_to_arrays
 
 N_FEATURES = 6
 

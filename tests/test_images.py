@@ -1,4 +1,4 @@
-"""Tests of brushlab.images: reading files and arrays into named-dims images."""
+"""Tests of brushlab.io._image: reading files and arrays into named-dims images."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import tifffile
 import xarray as xr
 import zarr
 
-from brushlab import images
 from brushlab.errors import ImageError
-from brushlab.images import DIMS, as_image, imread, spacing_of
+from brushlab.io import _image as images
+from brushlab.io._image import DIMS, as_image, imread, spacing_of
 
 DATA = Path(__file__).parents[2] / "shared" / "data"
 

@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 from sklearn.ensemble import ExtraTreesClassifier
 
-import brushlab.forest_arrays as forest_arrays
-import brushlab.modelfile as modelfile
-from brushlab.errors import ModelFileError
-from brushlab.modelfile import (
+import brushlab.classifier.forest_arrays as forest_arrays
+import brushlab.classifier.modelfile as modelfile
+from brushlab.classifier.modelfile import (
     FORMAT_NAME,
     FORMAT_VERSION,
     forest_from_arrays,
@@ -25,6 +24,7 @@ from brushlab.modelfile import (
     read_model_file,
     write_model_file,
 )
+from brushlab.errors import ModelFileError
 
 from .test_forest_arrays import _assert_same_predictions, _fit, _queries
 

@@ -1,4 +1,4 @@
-"""brushlab.models: the model registry over a folder."""
+"""brushlab.registry: the model registry over a folder."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import brushlab
-from brushlab import models
+from brushlab import registry as models
 from brushlab.errors import BrushlabError
 
 RDF = """\
@@ -109,7 +109,7 @@ def test_bioimageio_packages_folder_and_zip(tmp_path):
     assert table.loc["unet", "description"] == "Segments nuclei in fluorescence images"
     assert table.loc["unet2", "title"] == "Zipped"
     assert models.describe("unet", folder=reg)["rdf"]["authors"] == [{"name": "Someone"}]
-    with pytest.raises(models.RegistryError, match="brushlab.dl"):
+    with pytest.raises(models.RegistryError, match="brushlab.bioimageio"):
         models.load("unet", folder=reg)
     models.clone("unet", "unet copy", folder=reg)
     assert (reg / "unet copy" / "weights.onnx").is_file()

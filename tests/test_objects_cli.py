@@ -1,4 +1,4 @@
-"""``brushlab objects``: labels and measurement tables per image, through brushlab.cli.main."""
+"""``brushlab objects``: labels and measurement tables per image, through brushlab.cli._main.main."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from brushlab.cli import main
-from brushlab.images import imread
-from brushlab.writers import write_image
+from brushlab.cli._main import main
+from brushlab.io._image import imread
+from brushlab.io._writers import write_image
 
 SHAPE = (48, 64)
 

@@ -1,4 +1,4 @@
-"""Tests of brushlab.writers: atomic writes that brushlab.images reads back."""
+"""Tests of brushlab.io._writers: atomic writes that brushlab.io._image reads back."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import tifffile
 import xarray as xr
 import zarr
 
-from brushlab import writers
 from brushlab.errors import ImageError
-from brushlab.images import imread, spacing_of
-from brushlab.writers import atomic_path, write_image
+from brushlab.io import _writers as writers
+from brushlab.io._image import imread, spacing_of
+from brushlab.io._writers import atomic_path, write_image
 
 RNG = np.random.default_rng(42)
 

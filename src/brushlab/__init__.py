@@ -2,34 +2,50 @@
 
 The headless core: :func:`imread` loads any image as an ``xarray.DataArray``
 with dims from ``t, z, y, x, c``; :class:`FeatureSet` computes ilastik's filter
-families; :class:`PixelClassifier` trains a random forest from sparse labels and
-predicts probabilities, segmentation and uncertainty, tile by tile.
+families; :class:`PixelClassifier` trains on sparse labels and predicts
+probabilities, segmentation and uncertainty, tile by tile.
+
+Examples
+--------
+>>> import brushlab
+>>> brushlab.imread is brushlab.io.imread
+True
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+import sys
+from typing import Any
 
-from brushlab import datasets, dl, errors, images, metrics, models, objects
+from brushlab import bioimageio, datasets, errors, io, metrics, objects, registry
+from brushlab._version import __version__
+from brushlab.bioimageio import load_model
 from brushlab.blockwise import predict_blockwise
 from brushlab.classifier import PixelClassifier, load_classifier
-from brushlab.dl import load_model
 from brushlab.errors import BrushlabError
 from brushlab.features import FeatureSet
 from brushlab.ilastik import import_ilastik
-from brushlab.images import as_image, imread
+from brushlab.io import as_image, imread, write_image
 from brushlab.objects import ObjectClassifier, instances, measure
 from brushlab.project import open_project
 from brushlab.session import Session
-from brushlab.writers import write_image
+
+# Names from before the package moves: brushlab.models (the registry), brushlab.dl (the
+# BioImage Model Zoo runner), brushlab.images (image I/O) keep working.
+models = registry
+dl = bioimageio
+images = io
+for _old, _new in (("models", registry), ("dl", bioimageio), ("images", io)):
+    sys.modules.setdefault(f"brushlab.{_old}", _new)
+
+_LAZY = {"annotate": "brushlab.widgets", "Annotator": "brushlab.widgets"}
 
 
-def __getattr__(name: str) -> object:
+def __getattr__(name: str) -> Any:
     # The widget pulls in ipywidgets/ipycanvas/bokeh: import it only when asked for.
-    if name in ("annotate", "Annotator"):
-        from brushlab import widgets
-
-        return getattr(widgets, name)
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'brushlab' has no attribute {name!r}")
 
 
@@ -39,24 +55,27 @@ __all__ = [
     "annotate",
     "BrushlabError",
     "FeatureSet",
+    "ObjectClassifier",
     "PixelClassifier",
     "Session",
     "as_image",
+    "bioimageio",
     "datasets",
+    "dl",
     "errors",
     "images",
-    "imread",
     "import_ilastik",
+    "imread",
+    "instances",
+    "io",
     "load_classifier",
     "load_model",
-    "dl",
-    "models",
-    "open_project",
-    "predict_blockwise",
-    "write_image",
-    "ObjectClassifier",
-    "instances",
     "measure",
     "metrics",
+    "models",
     "objects",
+    "open_project",
+    "predict_blockwise",
+    "registry",
+    "write_image",
 ]

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from brushlab._backend import to_numpy
+from brushlab._core.backend import to_numpy
 from brushlab.errors import LabelError
 
 __all__ = [

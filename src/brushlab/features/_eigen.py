@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from brushlab._backend import array_module
+from brushlab._core.backend import array_module
 
 __all__ = ["symmetric_eigenvalues"]
 

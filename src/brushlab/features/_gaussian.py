@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from brushlab._backend import array_module
+from brushlab._core.backend import array_module
 
 __all__ = ["gaussian_kernel1d", "kernel_radius", "gaussian_derivatives", "correlate_axis"]
 

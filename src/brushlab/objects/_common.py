@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from brushlab._backend import array_module, is_cupy
+from brushlab._core.backend import array_module, is_cupy
 from brushlab.errors import ImageError, LabelError
 
 __all__ = ["Spatial", "unwrap", "rewrap", "ndimage_of", "as_label_array"]

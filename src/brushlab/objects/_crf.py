@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from brushlab._backend import array_module
+from brushlab._core.backend import array_module
 from brushlab.errors import BrushlabError, ImageError
 from brushlab.objects._common import ndimage_of
 
@@ -130,8 +130,8 @@ def crf_smooth(
     >>> int(smoothed.segmentation[8, 4]), int(smoothed.segmentation[8, 20])
     (1, 2)
     """
-    from brushlab.classifier import derive_outputs
-    from brushlab.images import as_image, spacing_of
+    from brushlab.classifier._pixel_classifier import derive_outputs
+    from brushlab.io._image import as_image, spacing_of
 
     if not isinstance(result, xr.Dataset) or "probabilities" not in result:
         raise BrushlabError(

@@ -20,9 +20,16 @@ from typing import Any
 
 import numpy as np
 
-from brushlab._backend import array_module, is_cupy, to_numpy
+from brushlab._core.backend import array_module, is_cupy, to_numpy
 from brushlab.errors import LabelError
-from brushlab.objects._common import SpacingLike, Spatial, as_label_array, ndimage_of, rewrap, unwrap
+from brushlab.objects._common import (
+    SpacingLike,
+    Spatial,
+    as_label_array,
+    ndimage_of,
+    rewrap,
+    unwrap,
+)
 
 __all__ = ["instances", "separate_objects", "DEFAULTS"]
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from brushlab._backend import to_numpy
+from brushlab._core.backend import to_numpy
 from brushlab.errors import BrushlabError, ImageError, LabelError
 from brushlab.objects._common import SpacingLike, as_label_array, unwrap
 
@@ -41,7 +41,7 @@ def _image_channels(image: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, lis
     if image is None:
         return None
     if isinstance(image, (str, os.PathLike)):
-        from brushlab.images import imread
+        from brushlab.io._image import imread
 
         image = imread(image)
     if isinstance(image, xr.DataArray):
@@ -261,7 +261,7 @@ def write_table(
     >>> write_table(pd.DataFrame({"area": [3.0]}), folder / "objects.csv").name
     'objects.csv'
     """
-    from brushlab.writers import atomic_path
+    from brushlab.io._writers import atomic_path
 
     path = Path(path)
     fmt = format or {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(

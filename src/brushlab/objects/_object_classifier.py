@@ -3,7 +3,7 @@
 Each object is described by its row of :func:`brushlab.objects.measure` (size, intensity,
 shape, and the pixel classifier's class and confidence when a prediction is given); a
 random forest learns from a few objects labelled per class by id and predicts all others.
-Model files hold the trees as arrays plus JSON (:mod:`brushlab.modelfile`), never pickles.
+Model files hold the trees as arrays plus JSON (:mod:`brushlab.classifier.modelfile`), never pickles.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from brushlab._backend import array_module
+from brushlab._core.backend import array_module
 from brushlab.errors import ClassifierError, LabelError, ModelFileError
 from brushlab.objects._common import SpacingLike, as_label_array, rewrap, unwrap
 from brushlab.objects._measure import measure
@@ -328,8 +328,8 @@ class ObjectClassifier:
         pathlib.Path
             The written file.
         """
-        from brushlab import __version__
-        from brushlab.modelfile import forest_to_arrays, write_model_file
+        from brushlab._version import __version__
+        from brushlab.classifier.modelfile import forest_to_arrays, write_model_file
 
         if self._model is None:
             raise ClassifierError("this ObjectClassifier is not trained yet: call fit() first")
@@ -353,7 +353,7 @@ class ObjectClassifier:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ObjectClassifier:
         """Read an object classifier written by :meth:`save`."""
-        from brushlab.modelfile import forest_from_arrays, read_model_file
+        from brushlab.classifier.modelfile import forest_from_arrays, read_model_file
 
         arrays, meta = read_model_file(path)
         if meta.get("kind") != "object-classifier":

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from brushlab._backend import to_numpy
+from brushlab._core.backend import to_numpy
 from brushlab.errors import BrushlabError, LabelError
 
 __all__ = ["label_overlay", "class_overlay", "object_at", "CLASS_COLORS"]

@@ -16,9 +16,16 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from brushlab._backend import array_module
+from brushlab._core.backend import array_module
 from brushlab.errors import BrushlabError, LabelError
-from brushlab.objects._common import SpacingLike, as_label_array, full_structure, ndimage_of, rewrap, unwrap
+from brushlab.objects._common import (
+    SpacingLike,
+    as_label_array,
+    full_structure,
+    ndimage_of,
+    rewrap,
+    unwrap,
+)
 
 __all__ = ["min_confidence", "fill_holes", "remove_small_objects"]
 

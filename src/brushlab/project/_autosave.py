@@ -11,7 +11,7 @@ from brushlab.errors import BrushlabError
 from brushlab.project._save import ProjectWarning, save_project
 
 if TYPE_CHECKING:
-    from brushlab.classifier import PixelClassifier
+    from brushlab.classifier._pixel_classifier import PixelClassifier
     from brushlab.session import Session
 
 __all__ = ["after_training", "training_record"]
@@ -28,7 +28,7 @@ def training_record(session: Session, classifier: PixelClassifier) -> dict[str, 
         labelled images), ``classes``, ``n_trees``, ``n_features`` (per pixel)
         and ``fit_seconds``.
     """
-    from brushlab import __version__
+    from brushlab._version import __version__
 
     training = classifier.training or {}
     ndim = classifier.spatial_ndim or 2

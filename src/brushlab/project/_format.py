@@ -24,7 +24,7 @@ from typing import IO, Any
 import numpy as np
 
 from brushlab.errors import ProjectError
-from brushlab.writers import atomic_path
+from brushlab.io._writers import atomic_path
 
 __all__ = [
     "FORMAT_NAME",

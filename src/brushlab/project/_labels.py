@@ -108,7 +108,7 @@ def _part(plane: Any, time: int | None) -> str:
 
 def _read(source: Any, dims: tuple[str, ...], shape: tuple[int, ...]) -> np.ndarray:
     if isinstance(source, (str, os.PathLike)):
-        from brushlab.images import imread
+        from brushlab.io._image import imread
 
         try:
             data: Any = imread(source)
@@ -276,7 +276,7 @@ def export_labels(
     pathlib.Path
         The written file (atomically replaced).
     """
-    from brushlab.writers import write_image
+    from brushlab.io._writers import write_image
 
     index = session.image_index(image)
     if plane is None and time is None:
@@ -329,7 +329,7 @@ def export_masks(
     dict of str to Path
         Class name to file written.
     """
-    from brushlab.writers import write_image
+    from brushlab.io._writers import write_image
 
     index = session.image_index(image)
     folder = Path(folder)

@@ -118,7 +118,7 @@ def open_project(
 
 
 def _restore_classifier(session: Session, model: bytes, path: Path) -> None:
-    from brushlab.classifier import PixelClassifier
+    from brushlab.classifier._pixel_classifier import PixelClassifier
 
     with tempfile.TemporaryDirectory(prefix="brushlab-open-") as scratch:
         file = Path(scratch) / "classifier.brushlab"
@@ -233,7 +233,7 @@ def _exists(path: Path) -> bool:
 def _read_referenced(
     file: Path, dims: list[str], shape: list[int], entry: dict[str, Any]
 ) -> xr.DataArray:
-    from brushlab.images import imread
+    from brushlab.io._image import imread
 
     error: BrushlabError | None = None
     image: xr.DataArray | None = None

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from brushlab._backend import to_numpy
+from brushlab._core.backend import to_numpy
 from brushlab.errors import BrushlabError, ProjectError
 from brushlab.project._format import CLASSIFIER_MEMBER, ProjectWriter
 
@@ -105,7 +105,7 @@ def save_project(
 
 
 def _version() -> str:
-    from brushlab import __version__
+    from brushlab._version import __version__
 
     return __version__
 

@@ -1,6 +1,6 @@
 """Features per image tile, computed once in background threads and kept in an LRU cache.
 
-Tiles follow :func:`brushlab.tiling.iter_tiles` and every block is computed with
+Tiles follow :func:`brushlab._core.tiling.iter_tiles` and every block is computed with
 its global ``origin``, as :meth:`PixelClassifier.predict` does, so cached
 features are bit-identical to the ones ``predict`` computes whatever the tile
 grid. Each tile is stored pixels-first, ``(*tile, n_features)`` C-contiguous:
@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from brushlab._backend import to_numpy
+from brushlab._core.backend import to_numpy
+from brushlab._core.tiling import read_with_halo
 from brushlab.errors import FeatureError
 from brushlab.features import FeatureSet
-from brushlab.tiling import read_with_halo
 
 __all__ = ["FeatureCache", "DEFAULT_TILE"]
 

@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from brushlab._layout import split_frames
 from brushlab.errors import ImageError, LabelError
-from brushlab.images import as_image
-from brushlab.validation import check_image
+from brushlab.io._dims import split_frames
+from brushlab.io._image import as_image
+from brushlab.io._validation import check_image
 
 __all__ = ["ImageEntry", "make_entry", "MIN_SIZE"]
 

@@ -16,9 +16,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
-from brushlab._backend import to_numpy
+from brushlab._core.backend import to_numpy
 from brushlab.errors import ImageError, LabelError
-from brushlab.session._classes import MAX_CLASSES, PALETTE, LabelClass, check_name, make_classes, parse_colour
+from brushlab.session._classes import (
+    MAX_CLASSES,
+    PALETTE,
+    LabelClass,
+    check_name,
+    make_classes,
+    parse_colour,
+)
 from brushlab.session._history import Edit, History
 from brushlab.session._images import ImageEntry, make_entry
 from brushlab.session._labels_io import labels_edit, write_labels

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from brushlab.classifier import OUTPUTS, derive_outputs
+from brushlab.classifier._pixel_classifier import OUTPUTS, derive_outputs
 
 __all__ = ["assemble_result", "most_uncertain_window"]
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from brushlab.classifier import PixelClassifier
+from brushlab.classifier._pixel_classifier import PixelClassifier
 from brushlab.errors import BrushlabError, ImageError
 from brushlab.session import LiveSettings, LiveUpdate, LiveUpdater, Session
 from brushlab.view._display import DisplaySettings

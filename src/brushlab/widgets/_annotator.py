@@ -11,7 +11,7 @@ from typing import Any
 import ipywidgets as w
 import numpy as np
 
-from brushlab.classifier import PixelClassifier
+from brushlab.classifier._pixel_classifier import PixelClassifier
 from brushlab.errors import BrushlabError
 from brushlab.features import FeatureSet
 from brushlab.session import LiveSettings, Session
@@ -562,7 +562,7 @@ class Annotator(w.VBox):
             return
         import io
 
-        from brushlab.images import imread
+        from brushlab.io._image import imread
 
         item = files[0]
         name = str(item["name"])

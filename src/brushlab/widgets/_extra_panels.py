@@ -142,7 +142,7 @@ class ModelsPanel:
 
     def scan(self) -> int:
         """List the model packages in the folder."""
-        from brushlab.dl import discover
+        from brushlab.bioimageio import discover
 
         try:
             entries = discover(self.folder.value)
@@ -172,9 +172,9 @@ class ModelsPanel:
         """Run the chosen package on the plane shown and make its output the overlay."""
         import numpy as np
 
-        from brushlab.dl import load_model
+        from brushlab.bioimageio import load_model
         from brushlab.errors import ModelPackageError
-        from brushlab.images import as_image
+        from brushlab.io._image import as_image
 
         if not self.package.value:
             self.report("scan a folder and choose a model first", error=True)

@@ -1,0 +1,1 @@
+"""Plumbing with no brushlab imports: array backend, tiling, atomic writes, containers, relinking."""

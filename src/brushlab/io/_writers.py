@@ -1,0 +1,322 @@
+"""Write images to TIFF, PNG, NPY, HDF5 or Zarr, atomically.
+
+Every write goes to a temporary path in the target's folder and is renamed
+onto the target only once complete, so a crash or an error never leaves a
+half-written file behind, nor damages the file that was there before.
+:func:`brushlab.io._image.imread` reads back the dims and spacing written here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from brushlab.errors import ImageError
+from brushlab.io._image import _split_h5, as_image, spacing_of
+
+__all__ = ["atomic_path", "write_image"]
+
+_FORMATS = ("tiff", "png", "npy", "h5", "zarr")
+_ALIASES = {"tif": "tiff", "hdf5": "h5", "hdf": "h5"}
+_SUFFIXES = {".tif": "tiff", ".tiff": "tiff", ".png": "png", ".npy": "npy", ".h5": "h5",
+             ".hdf5": "h5", ".hdf": "h5", ".zarr": "zarr"}
+_IMAGEJ_DTYPES = {np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32)}
+_OME_DTYPES = {np.dtype(t) for t in ("bool", "int8", "int16", "int32", "uint32", "float64")}
+_IMAGEJ_UNITS = {"micrometer": "micron", "nanometer": "nm", "millimeter": "mm",
+                 "centimeter": "cm", "meter": "m"}
+_OME_UNITS = {**_IMAGEJ_UNITS, "micrometer": "µm", "pixel": "pixel"}
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Give a temporary path that replaces `path` when the block succeeds.
+
+    The temporary path lies in the same folder (so the final rename is atomic
+    on one filesystem), is hidden, and keeps the suffix of `path` (so writers
+    that choose a format by suffix still work). Nothing is created there:
+    write a file or a folder at it.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The final file or folder.
+
+    Yields
+    ------
+    pathlib.Path
+        Where to write.
+
+    Notes
+    -----
+    If the block raises, the temporary file or folder is removed and whatever
+    was at `path` before is left untouched. An existing folder at `path` is
+    swapped out for the new one, then deleted.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> with atomic_path(folder / "notes.txt") as temp:
+    ...     _ = temp.write_text("done")
+    >>> (folder / "notes.txt").read_text(), sorted(p.name for p in folder.iterdir())
+    ('done', ['notes.txt'])
+    """
+    target = Path(path)
+    temp = target.with_name(f".{target.stem}.{uuid.uuid4().hex[:12]}.tmp{target.suffix}")
+    try:
+        yield temp
+        _replace(temp, target)
+    except BaseException:
+        _remove(temp)
+        raise
+
+
+def _replace(temp: Path, target: Path) -> None:
+    if not (temp.is_dir() and target.is_dir()):
+        os.replace(temp, target)
+        return
+    # os.replace cannot replace a non-empty folder: swap the old one out first.
+    old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.old")
+    os.replace(target, old)
+    try:
+        os.replace(temp, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    _remove(old)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def write_image(
+    path: str | os.PathLike[str],
+    data: Any,
+    *,
+    format: str | None = None,
+    dims: Sequence[str] | None = None,
+    spacing: Mapping[str, float] | None = None,
+    unit: str | None = None,
+) -> Path:
+    """Write an image, with its dims and pixel size, atomically.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Target file or folder. For HDF5, ``"file.h5"`` writes dataset
+        ``"data"`` and ``"file.h5/name"`` writes dataset ``name`` (other
+        datasets in an existing file are kept).
+    data : numpy.ndarray, cupy array or xarray.DataArray
+        The pixels; a DataArray also gives dims, spacing and unit.
+    format : {"tiff", "png", "npy", "h5", "zarr"}, optional
+        Defaults to the format of the suffix of `path`.
+    dims : str or sequence of str, optional
+        Names of the axes of `data` (see :func:`brushlab.io._image.as_image`).
+    spacing : dict of str to float, optional
+        Pixel size per spatial dim, e.g. ``{"z": 2.0, "y": 0.5, "x": 0.5}``;
+        overrides the spacing of a DataArray.
+    unit : str, optional
+        Unit of `spacing`, e.g. ``"micrometer"``.
+
+    Returns
+    -------
+    pathlib.Path
+        The file or folder written (for HDF5, the file).
+
+    Raises
+    ------
+    ImageError
+        If the format is unknown, cannot hold this image (PNG), the folder
+        does not exist, or `data`, `dims` or `spacing` are invalid.
+
+    Notes
+    -----
+    TIFF is written ImageJ-compatible for uint8, uint16 and float32 pixels,
+    as OME-TIFF for other dtypes OME supports, else as a tifffile "shaped"
+    TIFF. PNG and NPY store no spacing. HDF5 stores attributes ``dims``,
+    ``unit`` and ``spacing_<dim>``; Zarr stores attrs ``dims``, ``spacing``
+    and ``unit``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from brushlab.io._image import imread
+    >>> path = Path(tempfile.mkdtemp()) / "stack.tif"
+    >>> stack = np.zeros((4, 32, 32), dtype=np.uint16)
+    >>> _ = write_image(path, stack, dims="zyx", spacing={"z": 2.0}, unit="micrometer")
+    >>> imread(path).attrs["spacing"]
+    {'z': 2.0, 'y': 1.0, 'x': 1.0}
+    """
+    text = os.fspath(path)
+    kind = _format_of(text, format)
+    image = _prepare(data, dims=dims, spacing=spacing, unit=unit)
+    target = Path(text)
+    if kind == "h5":
+        split = _split_h5(text)
+        target, key = split if split else (target, "")
+        return _write_h5(target, image, key or "data")
+    if not target.parent.is_dir():
+        raise ImageError(f"cannot write {target}: folder {target.parent} does not exist; create "
+                         "it first, e.g. Path(path).parent.mkdir(parents=True)")
+    return _WRITERS[kind](target, image)
+
+
+def _format_of(text: str, format: str | None) -> str:
+    if format is not None:
+        name = format.lower().lstrip(".")
+        name = _ALIASES.get(name, name)
+        if name not in _FORMATS:
+            raise ImageError(f"unknown image format {format!r}; choose one of "
+                             f"{', '.join(_FORMATS)}")
+        return name
+    if _split_h5(text):
+        return "h5"
+    suffix = Path(text).suffix.lower()
+    if suffix not in _SUFFIXES:
+        raise ImageError(
+            f"cannot tell the format of {text!r} from its extension {suffix!r}; end the path in "
+            f"one of {', '.join(_SUFFIXES)} or pass format= (one of {', '.join(_FORMATS)})"
+        )
+    return _SUFFIXES[suffix]
+
+
+def _prepare(data: Any, *, dims: Any, spacing: Mapping[str, float] | None,
+             unit: str | None) -> xr.DataArray:
+    if isinstance(data, (str, os.PathLike)):
+        raise ImageError(f"write_image needs pixels, got the path {data!r}; read it first, e.g. "
+                         "write_image(target, imread(source))")
+    if type(data).__module__.startswith("cupy"):
+        data = data.get()
+    elif isinstance(data, xr.DataArray) and type(data.data).__module__.startswith("cupy"):
+        data = data.copy(data=data.data.get())
+    image = as_image(data, dims)
+    if spacing is not None:
+        extra = sorted(set(map(str, spacing)) - set(spacing_of(image)))
+        if extra:
+            raise ImageError(
+                f"spacing names {extra}, which are not spatial dims of this image "
+                f"(dims {image.dims}); give spacing only for {tuple(spacing_of(image))}"
+            )
+        image.attrs["spacing"] = {**spacing_of(image), **spacing}
+    if unit is not None:
+        image.attrs["unit"] = unit
+    return as_image(image)  # validates the spacing and normalises the unit
+
+
+def _write_tiff(target: Path, image: xr.DataArray) -> Path:
+    import tifffile
+
+    order = [dim for dim in "tzcyx" if dim in image.dims]  # the order ImageJ and OME expect
+    data = np.ascontiguousarray(image.transpose(*order).values)
+    axes, marker = "".join(order).upper(), "".join(map(str, image.dims))
+    spacing, unit = spacing_of(image), image.attrs["unit"]
+    kwargs: dict[str, Any]
+    if data.dtype in _IMAGEJ_DTYPES:
+        metadata: dict[str, Any] = {"axes": axes, "brushlab_dims": marker}
+        if "z" in spacing:
+            metadata["spacing"] = spacing["z"]
+        if unit != "pixel":
+            metadata["unit"] = _IMAGEJ_UNITS.get(unit, unit)
+        resolution = (1.0 / spacing["x"], 1.0 / spacing["y"])
+        kwargs = {"imagej": True, "resolution": resolution, "metadata": metadata}
+    elif data.dtype in _OME_DTYPES:
+        metadata = {"axes": axes, "Description": f"brushlab_dims={marker}"}
+        if unit != "pixel" or any(value != 1.0 for value in spacing.values()):
+            for dim, value in spacing.items():
+                metadata[f"PhysicalSize{dim.upper()}"] = value
+                metadata[f"PhysicalSize{dim.upper()}Unit"] = _OME_UNITS.get(unit, unit)
+        kwargs = {"ome": True, "metadata": metadata}
+    else:  # int64, uint64, float16: neither ImageJ nor OME, tifffile's JSON description
+        brushlab = {"dims": marker, "spacing": spacing, "unit": unit}
+        kwargs = {"metadata": {"axes": axes, "brushlab": brushlab}}
+    with atomic_path(target) as temp:
+        tifffile.imwrite(temp, data, photometric="minisblack", **kwargs)
+    return target
+
+
+def _write_png(target: Path, image: xr.DataArray) -> Path:
+    import imageio.v3 as iio
+
+    channels = image.sizes.get("c")
+    if image.dims not in (("y", "x"), ("y", "x", "c")) or channels not in (None, 3, 4):
+        raise ImageError(
+            f"PNG holds a grey (y, x) image or a (y, x, c) image with 3 or 4 channels, not dims "
+            f"{image.dims} of shape {image.shape}; choose format='tiff', 'npy', 'h5' or 'zarr', "
+            "or select a plane first, e.g. image.isel(z=0)"
+        )
+    allowed = ("uint8",) if channels else ("uint8", "uint16", "bool")
+    if image.dtype.name not in allowed:
+        raise ImageError(
+            f"PNG cannot hold {image.dtype} pixels{' with channels' if channels else ''} (only "
+            f"{', '.join(allowed)}); choose format='tiff' or 'npy', or convert first, e.g. "
+            "skimage.util.img_as_ubyte(image)"
+        )
+    with atomic_path(target) as temp:
+        iio.imwrite(temp, image.values, extension=".png")
+    return target
+
+
+def _write_npy(target: Path, image: xr.DataArray) -> Path:
+    with atomic_path(target) as temp, open(temp, "wb") as handle:
+        np.save(handle, image.values, allow_pickle=False)
+    return target
+
+
+def _write_h5(target: Path, image: xr.DataArray, key: str) -> Path:
+    import h5py
+
+    if not target.parent.is_dir():
+        raise ImageError(f"cannot write {target}: folder {target.parent} does not exist; create "
+                         "it first, e.g. Path(path).parent.mkdir(parents=True)")
+    with atomic_path(target) as temp:
+        if target.exists():  # keep the file's other datasets
+            shutil.copy2(target, temp)
+        try:
+            handle = h5py.File(temp, "a")
+        except OSError as exc:
+            raise ImageError(f"cannot add dataset {key!r} to {target}: it is not a readable "
+                             "HDF5 file; choose another path or delete it first") from exc
+        with handle:
+            if isinstance(handle.get(key), h5py.Group):
+                raise ImageError(f"{target} holds a group {key!r}, which writing would delete; "
+                                 f"choose another dataset name, e.g. '{key}/image'")
+            if key in handle:
+                del handle[key]
+            dataset = handle.create_dataset(key, data=image.values)
+            dataset.attrs["dims"] = "".join(map(str, image.dims))
+            dataset.attrs["unit"] = image.attrs["unit"]
+            for dim, value in spacing_of(image).items():
+                dataset.attrs[f"spacing_{dim}"] = value
+    return target
+
+
+def _write_zarr(target: Path, image: xr.DataArray) -> Path:
+    import zarr
+
+    values = image.values
+    with atomic_path(target) as temp:
+        array = zarr.open_array(str(temp), mode="w", shape=values.shape, dtype=values.dtype)
+        array[...] = values
+        array.attrs.update({"dims": [str(dim) for dim in image.dims],
+                            "spacing": spacing_of(image), "unit": image.attrs["unit"]})
+    return target
+
+
+_WRITERS: dict[str, Callable[[Path, xr.DataArray], Path]] = {
+    "tiff": _write_tiff,
+    "png": _write_png,
+    "npy": _write_npy,
+    "zarr": _write_zarr,
+}
