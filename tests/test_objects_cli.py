@@ -1,4 +1,4 @@
-"""``brushlab objects``: labels and measurement tables per image, through brushlab.cli._main.main."""
+"""``brushlab objects``: labels and measurement tables per image, through brushlab.cli.main."""
 
 from __future__ import annotations
 

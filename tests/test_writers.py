@@ -12,10 +12,11 @@ import tifffile
 import xarray as xr
 import zarr
 
+from brushlab._core.atomic import atomic_path
 from brushlab.errors import ImageError
 from brushlab.io import _writers as writers
 from brushlab.io._image import imread, spacing_of
-from brushlab.io._writers import atomic_path, write_image
+from brushlab.io._writers import write_image
 
 RNG = np.random.default_rng(42)
 

@@ -1,1 +1,1 @@
-"""Plumbing with no brushlab imports: array backend, tiling, atomic writes, containers, relinking."""
+"""Plumbing with no brushlab imports: array backend, tiling, atomic writes, zip containers."""

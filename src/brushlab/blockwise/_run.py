@@ -251,7 +251,7 @@ def _resumable_done(target: Path, run: Mapping[str, Any]) -> set[str]:
 def _prepare_output(target: Path, layout: OutputLayout, run: Mapping[str, Any], *,
                     overwrite: bool, source: Source) -> str:
     """Create, resume or refuse the output; returns "new", "resume" or "complete"."""
-    from brushlab.io._writers import atomic_path
+    from brushlab._core.atomic import atomic_path
 
     if source.reader is not None:
         src_path = Path(source.reader.path).resolve()

@@ -10,7 +10,7 @@ and one ``<name>.npy`` member per array, written with ``np.save(allow_pickle=Fal
 ``sha256`` is the checksum of that member's bytes. Reading never unpickles: an object dtype
 is refused before any array data is parsed, and ``np.load`` always gets ``allow_pickle=False``.
 
-The forest <-> arrays conversion lives in :mod:`brushlab.classifier.forest_arrays`; its two functions
+The forest <-> arrays conversion lives in :mod:`brushlab.classifier.forest_arrays`; its two
 are re-exported here.
 """
 

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
+from brushlab._core.atomic import atomic_path
 from brushlab.errors import ImageError
 from brushlab.io._image import _split_h5, as_image, spacing_of
 
-__all__ = ["atomic_path", "write_image"]
+__all__ = ["write_image"]
 
 _FORMATS = ("tiff", "png", "npy", "h5", "zarr")
 _ALIASES = {"tif": "tiff", "hdf5": "h5", "hdf": "h5"}
@@ -33,72 +32,6 @@ _OME_DTYPES = {np.dtype(t) for t in ("bool", "int8", "int16", "int32", "uint32",
 _IMAGEJ_UNITS = {"micrometer": "micron", "nanometer": "nm", "millimeter": "mm",
                  "centimeter": "cm", "meter": "m"}
 _OME_UNITS = {**_IMAGEJ_UNITS, "micrometer": "µm", "pixel": "pixel"}
-
-
-@contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Give a temporary path that replaces `path` when the block succeeds.
-
-    The temporary path lies in the same folder (so the final rename is atomic
-    on one filesystem), is hidden, and keeps the suffix of `path` (so writers
-    that choose a format by suffix still work). Nothing is created there:
-    write a file or a folder at it.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The final file or folder.
-
-    Yields
-    ------
-    pathlib.Path
-        Where to write.
-
-    Notes
-    -----
-    If the block raises, the temporary file or folder is removed and whatever
-    was at `path` before is left untouched. An existing folder at `path` is
-    swapped out for the new one, then deleted.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> folder = Path(tempfile.mkdtemp())
-    >>> with atomic_path(folder / "notes.txt") as temp:
-    ...     _ = temp.write_text("done")
-    >>> (folder / "notes.txt").read_text(), sorted(p.name for p in folder.iterdir())
-    ('done', ['notes.txt'])
-    """
-    target = Path(path)
-    temp = target.with_name(f".{target.stem}.{uuid.uuid4().hex[:12]}.tmp{target.suffix}")
-    try:
-        yield temp
-        _replace(temp, target)
-    except BaseException:
-        _remove(temp)
-        raise
-
-
-def _replace(temp: Path, target: Path) -> None:
-    if not (temp.is_dir() and target.is_dir()):
-        os.replace(temp, target)
-        return
-    # os.replace cannot replace a non-empty folder: swap the old one out first.
-    old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.old")
-    os.replace(target, old)
-    try:
-        os.replace(temp, target)
-    except BaseException:
-        os.replace(old, target)
-        raise
-    _remove(old)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
 
 
 def write_image(

@@ -29,7 +29,6 @@ import math
 import os
 import shutil
 import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from brushlab._core.atomic import write_json_atomic
 from brushlab.errors import BrushlabError
 
 __all__ = ["OutputLayout", "output_status", "NGFF_VERSION"]
@@ -195,18 +195,12 @@ def output_status(path: str | os.PathLike[str]) -> dict[str, Any]:
             "chunks_total": total, "run": info.get("run", {})}
 
 
-def _write_json_atomic(target: Path, doc: Mapping[str, Any]) -> None:
-    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
-    temp.write_text(json.dumps(doc, indent=2))
-    os.replace(temp, target)
-
-
 def _update_attributes(path: Path, attrs: Mapping[str, Any]) -> None:
     """Replace the attributes of the group at ``path`` in one atomic file replace."""
     meta = path / "zarr.json"
     doc = json.loads(meta.read_text())
     doc["attributes"] = dict(attrs)
-    _write_json_atomic(meta, doc)
+    write_json_atomic(meta, doc)
 
 
 # -- creating and writing -------------------------------------------------------------
@@ -297,7 +291,7 @@ def write_chunk(path: Path, layout: OutputLayout, cid: Sequence[int],
     """Write one chunk of every level-0 array (and of level 1 when inline), then its marker.
 
     ``outputs`` maps ``probabilities`` (K, *chunk), ``segmentation``, ``uncertainty``
-    and ``confidence`` (*chunk) to arrays, as :func:`brushlab.classifier._pixel_classifier.derive_outputs`.
+    and ``confidence`` (*chunk) to arrays, as :func:`brushlab.classifier.derive_outputs`.
     """
     import zarr
 

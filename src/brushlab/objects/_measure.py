@@ -261,7 +261,7 @@ def write_table(
     >>> write_table(pd.DataFrame({"area": [3.0]}), folder / "objects.csv").name
     'objects.csv'
     """
-    from brushlab.io._writers import atomic_path
+    from brushlab._core.atomic import atomic_path
 
     path = Path(path)
     fmt = format or {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(

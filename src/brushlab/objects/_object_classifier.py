@@ -3,7 +3,7 @@
 Each object is described by its row of :func:`brushlab.objects.measure` (size, intensity,
 shape, and the pixel classifier's class and confidence when a prediction is given); a
 random forest learns from a few objects labelled per class by id and predicts all others.
-Model files hold the trees as arrays plus JSON (:mod:`brushlab.classifier.modelfile`), never pickles.
+Model files hold the trees as arrays plus JSON (:mod:`brushlab.classifier.modelfile`), no pickle.
 """
 
 from __future__ import annotations

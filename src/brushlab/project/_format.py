@@ -23,8 +23,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from brushlab._core.atomic import atomic_path
 from brushlab.errors import ProjectError
-from brushlab.io._writers import atomic_path
 
 __all__ = [
     "FORMAT_NAME",
