@@ -7,8 +7,8 @@ import pytest
 import xarray as xr
 
 import brushlab
-from brushlab.bioimageio import object_table, objects_from_probabilities
 from brushlab.errors import ClassifierError
+from brushlab.objects import object_table, objects_from_probabilities
 from tests.dl_packages import simple_package
 
 
@@ -73,12 +73,16 @@ def test_predict_adds_objects_from_a_sigmoid_model(tmp_path):
         output_id="mask",
     )
     model = brushlab.load_model(pkg)
-    result = model.predict(image, mask_threshold=0.5, class_threshold=0.9)
+    predicted = model.predict(image)
+    result = predicted.merge(
+        objects_from_probabilities(predicted.probabilities, mask_threshold=0.5, class_threshold=0.9)
+    )
     assert list(result.coords["class"].values) == ["background", "foreground"]
     assert result.objects.dims == ("y", "x")
     table = object_table(result)
     assert len(table) == 2 and (table["confidence"] > 0.9).all()
     assert table["area"].tolist() == [100, 140]
     assert result.objects.values[31, 6] == 0
-    assert len(object_table(model.predict(image, mask_threshold=0.5))) == 3
+    loose = objects_from_probabilities(predicted.probabilities, mask_threshold=0.5)
+    assert len(object_table(loose)) == 3
     assert "mask" in result and result["mask"].dims == ("channel", "y", "x")

@@ -50,7 +50,7 @@ import pandas as pd
 from brushlab.errors import ModelFileError, ProjectError
 
 if TYPE_CHECKING:
-    from brushlab.classifier._pixel_classifier import PixelClassifier
+    from brushlab.classifier import PixelClassifier
 
 __all__ = [
     "folder",
@@ -352,7 +352,7 @@ def load(name: str, *, folder: str | os.PathLike[str] | None = None) -> PixelCla
         If there is no such model, or it is a bioimageio package (load those with
         :mod:`brushlab.bioimageio` from ``describe(name)["path"]``).
     """
-    from brushlab.classifier._pixel_classifier import PixelClassifier
+    from brushlab.classifier import PixelClassifier
 
     path = _entry(name, _root(folder))
     if path.suffix != ".brushlab":

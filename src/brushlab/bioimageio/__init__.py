@@ -6,8 +6,7 @@
   :meth:`PixelClassifier.predict`; :meth:`BioimageioModel.test` checks the package's
   own test tensors.
 - :func:`discover` lists the packages of a models folder.
-- :func:`objects_from_probabilities` turns probabilities into objects with a mask and
-  a class threshold.
+- Objects from a result's probabilities: :func:`brushlab.objects.objects_from_probabilities`.
 - :meth:`PixelClassifier.export_bioimageio` (:func:`export_bioimageio`) writes a
   trained classifier as a package whose ONNX graph reproduces brushlab.
 
@@ -17,7 +16,9 @@ Examples
 --------
 >>> import brushlab
 >>> model = brushlab.load_model("models/coins-pixel-classifier")  # doctest: +SKIP
->>> result = model.predict(image, mask_threshold=0.5, class_threshold=0.6)  # doctest: +SKIP
+>>> result = model.predict(image)  # doctest: +SKIP
+>>> objects = brushlab.objects.objects_from_probabilities(
+...     result.probabilities, mask_threshold=0.5, class_threshold=0.6)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from typing import Any
 
 from brushlab.bioimageio._discover import ModelSummary, discover, discover_frame
 from brushlab.bioimageio._model import BioimageioModel, ModelTestReport, load_model
-from brushlab.objects._from_probabilities import object_table, objects_from_probabilities
 
 __all__ = [
     "BioimageioModel",
@@ -36,8 +36,6 @@ __all__ = [
     "discover_frame",
     "export_bioimageio",
     "load_model",
-    "object_table",
-    "objects_from_probabilities",
     "run_model_overlay",
 ]
 

@@ -183,8 +183,6 @@ class BioimageioModel:
         tile_shape: int | Mapping[str, int] | Sequence[int] | None = None,
         border: int | Mapping[str, int] | None = None,
         probabilities: str | None = None,
-        mask_threshold: float | None = None,
-        class_threshold: float = 0.0,
         progress: Callable[[int, int], None] | None = None,
     ) -> xr.Dataset:
         """Predict a brushlab image, tile by tile, with the package's pre- and postprocessing.
@@ -204,11 +202,6 @@ class BioimageioModel:
         probabilities : str, optional
             Output id to read class probabilities from (default: the first output
             whose channels sum to one, or a single-channel output in [0, 1]).
-        mask_threshold : float, optional
-            Turn probabilities into objects: pixels whose foreground probability is at
-            least this form objects (see :func:`brushlab.bioimageio.objects_from_probabilities`).
-        class_threshold : float, default 0
-            Objects whose best class has a mean probability below this are dropped.
         progress : callable, optional
             ``progress(done, total)`` after each tile.
 
@@ -218,7 +211,8 @@ class BioimageioModel:
             One variable per model output (named by output id, over the image's dims
             without ``c`` and the output's channels); ``probabilities`` (dim ``class``),
             ``segmentation``, ``uncertainty`` and ``confidence`` where an output holds
-            class probabilities; ``objects`` and ``object_*`` tables with ``mask_threshold``.
+            class probabilities. Objects from them:
+            ``brushlab.objects.objects_from_probabilities(result.probabilities, ...)``.
         """
         from brushlab.bioimageio._result import assemble
 
@@ -284,8 +278,6 @@ class BioimageioModel:
             loop,
             outputs,
             probabilities=probabilities,
-            mask_threshold=mask_threshold,
-            class_threshold=class_threshold,
         )
 
     def _image_tensor(

@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from brushlab.bioimageio._axes import TensorInfo
-from brushlab.classifier._pixel_classifier import OUTPUTS, derive_outputs
+from brushlab.classifier.results import OUTPUTS, build_result
 from brushlab.errors import ModelPackageError
 
 __all__ = ["assemble", "probability_classes"]
@@ -70,12 +70,14 @@ def assemble(
     outputs: Mapping[str, xr.DataArray],
     *,
     probabilities: str | None,
-    mask_threshold: float | None,
-    class_threshold: float,
 ) -> xr.Dataset:
-    """Build the result Dataset (see :meth:`BioimageioModel.predict`)."""
-    from brushlab.objects._from_probabilities import objects_from_probabilities
+    """Build the result Dataset (see :meth:`BioimageioModel.predict`).
 
+    The class part comes from :func:`brushlab.classifier.build_result`, as for a forest.
+    ``probabilities.attrs["frame_dims"]`` names the dims that objects are found per slice of
+    (``t``, and ``z`` for a 2D model run on a stack): read by
+    :func:`brushlab.objects.objects_from_probabilities`.
+    """
     with_channels = [t for t in model.outputs if t.channel_axis is not None]
     data: dict[str, xr.DataArray] = {}
     channel_dims: dict[str, str] = {}
@@ -102,35 +104,20 @@ def assemble(
                 f"output {probabilities!r} of model {model.name!r} does not hold class "
                 "probabilities (values in [0, 1], channels summing to one, or one channel)"
             )
+    dims = [str(d) for d in img.dims if d != "c"]
     ds = xr.Dataset({name: arr for name, arr in data.items() if name not in OUTPUTS})
-    dims = [d for d in img.dims if d != "c"]
     if found is not None:
         proba, names = found
         unique = [n if names.count(n) == 1 else f"{n} {i}" for i, n in enumerate(names)]
-        for name, arr in derive_outputs(proba, OUTPUTS).items():
-            ds[name] = (["class", *dims] if name == "probabilities" else dims, arr)
-        ds = ds.assign_coords({"class": unique})
+        ds = ds.merge(build_result(proba, class_names=unique, dims=dims))
         ds.attrs["probabilities_from"] = source
+        frame_dims = [d for d in dims if d not in ("z", "y", "x")]
+        if "z" in dims and model.inputs[0].axis("z") is None:
+            frame_dims.append("z")  # a 2D model on a stack: objects per plane
+        ds["probabilities"].attrs["frame_dims"] = frame_dims
     for d in dims:
         if d in img.coords:
             ds = ds.assign_coords({d: img.coords[d]})
     ds.attrs.update({k: v for k, v in img.attrs.items() if k in ("spacing", "unit", "source")})
     ds.attrs["model"] = model.name
-    if mask_threshold is not None:
-        if found is None:
-            raise ModelPackageError(
-                f"mask_threshold needs class probabilities, and no output of model {model.name!r} "
-                "holds them: pass probabilities=<output id>"
-            )
-        frame_dims = [str(d) for d in dims if d not in ("z", "y", "x")]
-        if "z" in dims and model.inputs[0].axis("z") is None:
-            frame_dims.append("z")  # a 2D model on a stack: objects per plane
-        ds = ds.merge(
-            objects_from_probabilities(
-                ds["probabilities"],
-                mask_threshold=mask_threshold,
-                class_threshold=class_threshold,
-                frame_dims=frame_dims,
-            )
-        )
     return ds

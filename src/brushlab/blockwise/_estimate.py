@@ -13,7 +13,7 @@ import numpy as np
 
 from brushlab.blockwise._plan import FLOAT_OUTPUTS, Engine, Job, classifier_bytes, size
 from brushlab.blockwise._tasks import halo_read, predict_chunk
-from brushlab.classifier._pixel_classifier import PixelClassifier
+from brushlab.classifier import PixelClassifier
 from brushlab.io import ome_zarr
 from brushlab.io._lazy import Source
 from brushlab.io.ome_zarr import OutputLayout, chunk_key

@@ -19,12 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from brushlab.classifier._pixel_classifier import (
-    DEFAULT_TILE,
-    OUTPUTS,
-    PixelClassifier,
-    load_classifier,
-)
+from brushlab.classifier import OUTPUTS, PixelClassifier, load_classifier
+from brushlab.classifier._pixel_classifier import DEFAULT_TILE
 from brushlab.errors import BrushlabError, ClassifierError, ImageError
 from brushlab.io._image import spacing_of
 from brushlab.io._lazy import Source

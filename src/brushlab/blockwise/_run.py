@@ -30,7 +30,7 @@ from brushlab.blockwise._plan import (
     run_spec,
 )
 from brushlab.blockwise._tasks import halo_read, predict_task, pyramid_task
-from brushlab.classifier._pixel_classifier import PixelClassifier
+from brushlab.classifier import PixelClassifier
 from brushlab.errors import BrushlabError
 from brushlab.io import ome_zarr
 from brushlab.io._lazy import Source, open_source

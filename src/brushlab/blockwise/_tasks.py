@@ -18,7 +18,8 @@ import numpy as np
 
 from brushlab._core.tiling import _mirror, iter_tiles
 from brushlab.blockwise._plan import Job
-from brushlab.classifier._pixel_classifier import PixelClassifier, derive_outputs
+from brushlab.classifier import PixelClassifier
+from brushlab.classifier.results import derive_outputs
 from brushlab.errors import ImageError
 from brushlab.io import ome_zarr
 from brushlab.io._lazy import StoreReader

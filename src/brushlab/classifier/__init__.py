@@ -1,15 +1,12 @@
 """Pixel classifiers: fit on labelled pixels' features, predict probabilities tile by tile.
 
-:class:`PixelClassifier` and its model file (:mod:`.modelfile`, :mod:`.forest_arrays`).
+:class:`PixelClassifier`, its model file (:mod:`.modelfile`, :mod:`.forest_arrays`) and
+:mod:`.results`, the one builder of result Datasets.
 """
 
 from __future__ import annotations
 
-from brushlab.classifier._pixel_classifier import (
-    OUTPUTS,
-    PixelClassifier,
-    derive_outputs,
-    load_classifier,
-)
+from brushlab.classifier._pixel_classifier import PixelClassifier, load_classifier
+from brushlab.classifier.results import OUTPUTS, build_result, derive_outputs
 
-__all__ = ["OUTPUTS", "PixelClassifier", "derive_outputs", "load_classifier"]
+__all__ = ["OUTPUTS", "PixelClassifier", "build_result", "derive_outputs", "load_classifier"]

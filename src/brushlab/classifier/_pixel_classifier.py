@@ -16,14 +16,14 @@ import xarray as xr
 
 from brushlab._core.backend import array_module, is_cupy, to_numpy
 from brushlab._core.tiling import iter_tiles, read_with_halo
+from brushlab.classifier.results import OUTPUTS, build_result
 from brushlab.errors import ClassifierError, ImageError, LabelError, ModelFileError
 from brushlab.features import FeatureSet
 from brushlab.io._dims import split_frames
 from brushlab.io._validation import check_image, check_labels
 
-__all__ = ["PixelClassifier", "load_classifier", "derive_outputs", "OUTPUTS"]
+__all__ = ["PixelClassifier", "load_classifier"]
 
-OUTPUTS = ("probabilities", "segmentation", "uncertainty", "confidence")
 DEFAULT_TILE = {2: (256, 256), 3: (64, 128, 128)}
 # Fitting computes features only on tiles that hold labels. Scribbles in 3D lie on a
 # few planes, so thin 3D tiles waste the least halo per labelled voxel.
@@ -444,21 +444,11 @@ class PixelClassifier:
             )
 
     def _result(self, proba: np.ndarray, img: xr.DataArray, outputs: Sequence[str]) -> xr.Dataset:
-        names = list(self.class_names or [])
-        dims = [d for d in img.dims if d != "c"]
-        has_t = "t" in img.dims
-        p = proba if has_t else proba[0]
-        if has_t:
-            p = np.moveaxis(p, 1, 0)  # (class, t, ...)
-        coords: dict[str, Any] = {"class": names}
-        for d in dims:
-            if d in img.coords:
-                coords[str(d)] = img.coords[d]
-        data: dict[str, Any] = {}
-        for name, arr in derive_outputs(p, outputs).items():
-            data[name] = (["class", *dims] if name == "probabilities" else dims, arr)
+        dims = [str(d) for d in img.dims if d != "c"]
+        p = np.moveaxis(proba, 1, 0) if "t" in img.dims else proba[0]  # (class, [t,] ...)
         attrs = {k: v for k, v in img.attrs.items() if k in ("spacing", "unit", "source")}
-        return xr.Dataset(data, coords=coords, attrs=attrs)
+        return build_result(p, class_names=list(self.class_names or []), dims=dims,
+                            coords=img.coords, attrs=attrs, outputs=outputs)
 
     # -- inspection ------------------------------------------------------------
     @property
@@ -583,43 +573,6 @@ class PixelClassifier:
                 f"{path} is a brushlab model file with incomplete metadata ({exc}); re-save it"
             ) from exc
         return clf
-
-
-def derive_outputs(probabilities: np.ndarray, outputs: Sequence[str] = OUTPUTS) -> dict[str, Any]:
-    """Segmentation, uncertainty and confidence from class probabilities.
-
-    Parameters
-    ----------
-    probabilities : numpy.ndarray
-        ``(K, ...)`` probabilities, class first.
-    outputs : sequence of str
-        Which of :data:`OUTPUTS` to return.
-
-    Returns
-    -------
-    dict
-        ``probabilities`` (as given), ``segmentation`` (1..K, smallest unsigned
-        dtype), ``uncertainty`` (1 - (p_max - p_second), as ilastik) and
-        ``confidence`` (p_max), as asked.
-    """
-    p = probabilities
-    k = p.shape[0]
-    out: dict[str, Any] = {}
-    if "probabilities" in outputs:
-        out["probabilities"] = p
-    if "segmentation" in outputs:
-        out["segmentation"] = (np.argmax(p, axis=0) + 1).astype(np.min_scalar_type(k))
-    if {"uncertainty", "confidence"} & set(outputs):
-        if k >= 2:
-            top2 = np.partition(p, k - 2, axis=0)[-2:]
-            p_max, p_second = top2[1], top2[0]
-        else:
-            p_max, p_second = p[0], np.zeros_like(p[0])
-        if "uncertainty" in outputs:
-            out["uncertainty"] = (1.0 - (p_max - p_second)).astype(np.float32)
-        if "confidence" in outputs:
-            out["confidence"] = p_max.astype(np.float32)
-    return out
 
 
 def load_classifier(path: str | os.PathLike[str]) -> PixelClassifier:

@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 
 from brushlab._version import __version__
-from brushlab.classifier._pixel_classifier import OUTPUTS, PixelClassifier, load_classifier
+from brushlab.classifier import OUTPUTS, PixelClassifier, load_classifier
 from brushlab.cli import bioimageio as dl_cli
 from brushlab.cli import objects as objects_cli
 from brushlab.errors import BrushlabError, FeatureError, ImageError

@@ -117,8 +117,7 @@ def _predict(args: argparse.Namespace) -> int:
     from brushlab.errors import BrushlabError
     from brushlab.io._image import imread
     from brushlab.io._writers import write_image
-    from brushlab.objects import write_table
-    from brushlab.objects._from_probabilities import object_table
+    from brushlab.objects import object_table, objects_from_probabilities, write_table
 
     model = load_model(args.package, device=args.device)
     outdir = Path(args.output)
@@ -132,9 +131,16 @@ def _predict(args: argparse.Namespace) -> int:
                 imread(source, args.dims),
                 tile_shape=args.tile,
                 border=args.border,
-                mask_threshold=args.mask_threshold,
-                class_threshold=args.class_threshold,
             )
+            if args.mask_threshold is not None:
+                if "probabilities" not in result:
+                    raise BrushlabError(
+                        f"--mask-threshold needs class probabilities, and no output of model "
+                        f"{model.name!r} holds them"
+                    )
+                result = result.merge(objects_from_probabilities(
+                    result.probabilities, mask_threshold=args.mask_threshold,
+                    class_threshold=args.class_threshold))
             names = _exports(args.export, result)
             if args.mask_threshold is not None:
                 names.append("objects")

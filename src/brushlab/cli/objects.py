@@ -86,7 +86,7 @@ def _probability(text: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``brushlab objects``; return the exit code (0, 1, 2 usage, 3 partial)."""
-    from brushlab.classifier._pixel_classifier import load_classifier
+    from brushlab.classifier import load_classifier
     from brushlab.cli._main import _error, _stem, batch_exit
 
     parser: argparse.ArgumentParser = args.objects_parser

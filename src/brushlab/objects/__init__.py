@@ -3,6 +3,8 @@
 - Post-processing of prediction results, composable: :func:`min_confidence`,
   :func:`crf_smooth`, :func:`fill_holes`, :func:`remove_small_objects`,
   :func:`separate_objects`.
+- :func:`objects_from_probabilities`: objects and a table from class probabilities (a
+  mask threshold, then a class threshold, as ImageC does); :func:`object_table`.
 - :func:`instances`: label images from class masks or boundary probabilities.
 - :func:`measure`: a table of object measurements (pandas); :func:`write_table`.
 - :class:`ObjectClassifier`: classify objects from a few labelled ones (ilastik's
@@ -24,6 +26,7 @@ Examples
 from __future__ import annotations
 
 from brushlab.objects._crf import crf_smooth
+from brushlab.objects._from_probabilities import object_table, objects_from_probabilities
 from brushlab.objects._instances import DEFAULTS, instances, separate_objects
 from brushlab.objects._measure import SHAPE_2D, SHAPE_3D, measure, write_table
 from brushlab.objects._object_classifier import ObjectClassifier, load_object_classifier
@@ -45,6 +48,8 @@ __all__ = [
     "measure",
     "min_confidence",
     "object_at",
+    "object_table",
+    "objects_from_probabilities",
     "remove_small_objects",
     "separate_objects",
     "write_table",

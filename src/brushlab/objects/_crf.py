@@ -130,7 +130,7 @@ def crf_smooth(
     >>> int(smoothed.segmentation[8, 4]), int(smoothed.segmentation[8, 20])
     (1, 2)
     """
-    from brushlab.classifier._pixel_classifier import derive_outputs
+    from brushlab.classifier.results import derive_outputs
     from brushlab.io._image import as_image, spacing_of
 
     if not isinstance(result, xr.Dataset) or "probabilities" not in result:

@@ -26,7 +26,7 @@ def objects_from_probabilities(
     mask_threshold: float = 0.5,
     class_threshold: float = 0.0,
     background: str | int | None = None,
-    frame_dims: Sequence[str] = ("t",),
+    frame_dims: Sequence[str] | None = None,
     connectivity: int = 1,
 ) -> xr.Dataset:
     """Instance labels and a per-object table from class probabilities.
@@ -42,8 +42,10 @@ def objects_from_probabilities(
     background : str or int, optional
         The background class (name or index); ``"background"`` if a class is called
         so, else the first class.
-    frame_dims : sequence of str
+    frame_dims : sequence of str, optional
         Dims whose entries are labelled separately (``t``; ``z`` for a stack of 2D planes).
+        Default: ``probabilities.attrs["frame_dims"]`` where a producer set it (a 2D Model
+        Zoo model run on a stack sets ``["z"]``), else ``("t",)``.
     connectivity : int, default 1
         Neighbourhood of ``scipy.ndimage.generate_binary_structure`` (1: faces only).
 
@@ -73,6 +75,8 @@ def objects_from_probabilities(
             f"mask_threshold and class_threshold are probabilities in [0, 1], got "
             f"{mask_threshold} and {class_threshold}"
         )
+    if frame_dims is None:
+        frame_dims = tuple(probabilities.attrs.get("frame_dims", ("t",)))
     p = probabilities.transpose("class", ...)
     names = (
         [str(n) for n in p.coords["class"].values]

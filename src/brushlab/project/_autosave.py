@@ -11,7 +11,7 @@ from brushlab.errors import BrushlabError
 from brushlab.project._save import ProjectWarning, save_project
 
 if TYPE_CHECKING:
-    from brushlab.classifier._pixel_classifier import PixelClassifier
+    from brushlab.classifier import PixelClassifier
     from brushlab.session import Session
 
 __all__ = ["after_training", "training_record"]

@@ -118,7 +118,7 @@ def open_project(
 
 
 def _restore_classifier(session: Session, model: bytes, path: Path) -> None:
-    from brushlab.classifier._pixel_classifier import PixelClassifier
+    from brushlab.classifier import PixelClassifier
 
     with tempfile.TemporaryDirectory(prefix="brushlab-open-") as scratch:
         file = Path(scratch) / "classifier.brushlab"

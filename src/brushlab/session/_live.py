@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
-from brushlab.classifier._pixel_classifier import PixelClassifier
+from brushlab.classifier import PixelClassifier
 from brushlab.errors import BrushlabError, ClassifierError
 from brushlab.session._predict import Cancelled, fit_classifier
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from brushlab.classifier._pixel_classifier import OUTPUTS, derive_outputs
+from brushlab.classifier.results import build_result
 
 __all__ = ["assemble_result", "most_uncertain_window"]
 
@@ -26,21 +26,9 @@ def assemble_result(
     (``region.start + i * step``).
     """
     ys, xs = region
-    coords = {
-        "class": list(class_names),
-        "y": np.arange(ys.start, ys.stop, step),
-        "x": np.arange(xs.start, xs.stop, step),
-    }
-    data = {
-        name: (["class", "y", "x"] if name == "probabilities" else ["y", "x"], arr)
-        for name, arr in derive_outputs(proba, OUTPUTS).items()
-    }
-    info = {
-        **attrs,
-        "step": int(step),
-        "region": [[ys.start, ys.stop], [xs.start, xs.stop]],
-    }
-    return xr.Dataset(data, coords=coords, attrs=info)
+    coords = {"y": np.arange(ys.start, ys.stop, step), "x": np.arange(xs.start, xs.stop, step)}
+    info = {**attrs, "step": int(step), "region": [[ys.start, ys.stop], [xs.start, xs.stop]]}
+    return build_result(proba, class_names=class_names, dims=["y", "x"], coords=coords, attrs=info)
 
 
 def most_uncertain_window(

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from brushlab.classifier._pixel_classifier import PixelClassifier
+from brushlab.classifier import PixelClassifier, build_result
 from brushlab.errors import BrushlabError, ImageError
 from brushlab.session import LiveSettings, LiveUpdate, LiveUpdater, Session
 from brushlab.view._display import DisplaySettings
@@ -390,16 +390,15 @@ class AnnotationView:
 
     def show_probabilities(self, probabilities: np.ndarray, class_names: list[str]) -> None:
         """Overlay class probabilities ``(K, h, w)`` of the whole plane (e.g. from a model)."""
-        from brushlab.session._regions import assemble_result
-
         h, w = _plane_shape(self.session, self.image)
         if probabilities.ndim != 3 or probabilities.shape[1:] != (h, w):
             raise ImageError(f"probabilities must be (classes, {h}, {w}) for this plane, "
                              f"got {probabilities.shape}")
-        result = assemble_result(np.asarray(probabilities, np.float32), class_names,
-                                 (slice(0, h), slice(0, w)), 1,
-                                 attrs={"image": self.image, "plane": list(self.plane_key),
-                                        "level": 0, "source": "model"})
+        result = build_result(
+            np.asarray(probabilities, np.float32), class_names=class_names, dims=["y", "x"],
+            coords={"y": np.arange(h), "x": np.arange(w)},
+            attrs={"image": self.image, "plane": list(self.plane_key), "level": 0,
+                   "source": "model", "step": 1, "region": [[0, h], [0, w]]})
         with self._lock:
             # live overlays already requested are older: drop them; new strokes win again
             live_gen = self._live.generation if self._live is not None else 0

@@ -11,7 +11,7 @@ from typing import Any
 import ipywidgets as w
 import numpy as np
 
-from brushlab.classifier._pixel_classifier import PixelClassifier
+from brushlab.classifier import PixelClassifier
 from brushlab.errors import BrushlabError
 from brushlab.features import FeatureSet
 from brushlab.session import LiveSettings, Session
