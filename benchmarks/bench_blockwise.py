@@ -109,7 +109,7 @@ def train_model(images: np.ndarray, truths: np.ndarray, target: Path) -> Path:
     import warnings
 
     import brushlab
-    from brushlab.testing import simulate_scribbles
+    from brushlab.datasets import simulate_scribbles
 
     labels = np.zeros(images.shape, np.uint8)
     with warnings.catch_warnings():

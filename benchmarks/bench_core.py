@@ -21,7 +21,7 @@ stack; ``--quick``: 512x512 and a 16x256x256 stack):
   ``FeatureSet.all()`` on 1 thread (``FeatureSet.compute``, 256x256 tiles) and
   on 2 threads (tiles on a thread pool through ``FeatureSet.compute_block``).
 
-Labels are simulated scribbles (``brushlab.testing.simulate_scribbles``) on the
+Labels are simulated scribbles (``brushlab.datasets.simulate_scribbles``) on the
 ISBI 2012 training slices 0, 5 and 10; accuracy is the membrane F1 on the whole
 benchmark image. Each (method, size) runs in a fresh subprocess of this script,
 so its peak memory (peak RSS minus the RSS right after loading the data) is
@@ -136,7 +136,7 @@ def scribbles(truth: np.ndarray, seed: int) -> np.ndarray:
     """Simulated user scribbles on a 2D truth: label 1 = membrane, 2 = interior."""
     import warnings
 
-    from brushlab.testing import simulate_scribbles
+    from brushlab.datasets import simulate_scribbles
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
@@ -357,7 +357,7 @@ def peak_rss_mb() -> float:
 
 
 def f1(segmentation_is_membrane: np.ndarray, membrane: np.ndarray) -> float:
-    from brushlab.testing import f1_score
+    from brushlab.metrics import f1_score
 
     return round(float(f1_score(segmentation_is_membrane, membrane)), 4)
 

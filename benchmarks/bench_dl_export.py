@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 import brushlab
-from brushlab.testing import simulate_scribbles
+from brushlab.datasets import simulate_scribbles
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -25,7 +25,7 @@ from scipy import ndimage as ndi
 
 import brushlab
 from brushlab import metrics, objects
-from brushlab.testing import simulate_scribbles
+from brushlab.datasets import simulate_scribbles
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 BBBC_TUNING = ("00", "01", "03")

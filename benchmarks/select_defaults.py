@@ -14,8 +14,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import brushlab
+from brushlab.datasets import simulate_scribbles
 from brushlab.features import FeatureSet
-from brushlab.testing import f1_score, simulate_scribbles
+from brushlab.metrics import f1_score
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FAMILIES = list(brushlab.features.FAMILIES)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 import brushlab
-from brushlab.testing import f1_score, simulate_scribbles
+from brushlab.datasets import simulate_scribbles
+from brushlab.metrics import f1_score
 
 from .conftest import shared_data
 

@@ -11,7 +11,7 @@ from scipy import ndimage as ndi
 
 import brushlab
 from brushlab import metrics, objects
-from brushlab.testing import simulate_scribbles
+from brushlab.datasets import simulate_scribbles
 
 from .conftest import shared_data
 

@@ -291,7 +291,7 @@ def coins_annotator(**kw):
 
     a = annotate(data.coins()[:160, :160], classes=["background", "coin"], features=FAST,
                  classifier_params={"n_trees": 20}, size=160, live=False, **kw)
-    a.import_labels(brushlab.testing.simulate_scribbles(
+    a.import_labels(brushlab.datasets.simulate_scribbles(
         (data.coins()[:160, :160] > 110).astype(np.uint8), classes=[0, 1],
         strokes_per_class=6, margin=3, seed=0), 0)
     return a

@@ -3,8 +3,8 @@
 Run ``python -m brushlab.demo --out demo_output`` (what ``make demo HEADLESS=1``
 does). It uses ``skimage.data.cell`` (bundled with scikit-image, works offline).
 With no one to paint (the notebook's widget is where a user paints), the
-scribbles are drawn by :func:`brushlab.testing.simulate_scribbles` inside a rough
-Otsu mask: a few short strokes per class, as a user would paint.
+scribbles are drawn by :func:`brushlab.datasets.demo_scribbles` inside a rough
+Otsu mask: a few short strokes per class, as a user would paint. Public API only.
 """
 
 from __future__ import annotations
@@ -14,67 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-__all__ = ["sample_scribbles", "overlay_rgb", "run_demo", "main"]
-
-
-def sample_scribbles(image: np.ndarray, *, strokes_per_class: int = 8, seed: int = 0) -> np.ndarray:
-    """Scribbles for the sample image: class 1 = background, class 2 = cells.
-
-    Parameters
-    ----------
-    image : ndarray
-        2D greyscale image.
-    strokes_per_class : int
-        Short strokes drawn per class.
-    seed : int
-        Random seed.
-
-    Returns
-    -------
-    ndarray
-        uint8 labels, 0 = unlabelled.
-    """
-    from scipy import ndimage as ndi
-    from skimage.filters import threshold_otsu
-
-    from brushlab.testing import simulate_scribbles
-
-    smooth = ndi.gaussian_filter(image.astype(np.float32), 2)
-    rough = (smooth > threshold_otsu(smooth)).astype(np.uint8)
-    return simulate_scribbles(
-        rough, classes=[0, 1], strokes_per_class=strokes_per_class, margin=6, seed=seed
-    )
-
-
-def overlay_rgb(image: np.ndarray, segmentation: np.ndarray, *, alpha: float = 0.4) -> np.ndarray:
-    """Blend a class image over a greyscale image as uint8 RGB (class 1 left uncoloured).
-
-    Parameters
-    ----------
-    image : ndarray
-        2D greyscale image.
-    segmentation : ndarray
-        2D classes 1..K.
-    alpha : float
-        Opacity of the class colours.
-
-    Returns
-    -------
-    ndarray
-        ``(y, x, 3)`` uint8.
-    """
-    img = image.astype(np.float64)
-    lo, hi = np.percentile(img, (0.5, 99.5))
-    grey = np.clip((img - lo) / max(hi - lo, 1e-12), 0, 1)
-    rgb = np.repeat(grey[..., None], 3, axis=-1)
-    colours = np.array([[0, 0, 0], [0, 0, 0], [1.0, 0.2, 0.8], [0.2, 0.9, 0.3], [1.0, 0.8, 0.1]])
-    seg = np.clip(segmentation.astype(int), 0, len(colours) - 1)
-    colour = colours[seg]
-    mask = (seg >= 2)[..., None]
-    rgb = np.where(mask, (1 - alpha) * rgb + alpha * colour, rgb)
-    return (rgb * 255).round().astype(np.uint8)
+__all__ = ["run_demo", "main"]
 
 
 def run_demo(out: str | Path, *, n_trees: int = 100) -> dict[str, Path]:
@@ -92,14 +32,12 @@ def run_demo(out: str | Path, *, n_trees: int = 100) -> dict[str, Path]:
     dict
         Name -> written file.
     """
-    from skimage import data
-
-    from brushlab import PixelClassifier, write_image
+    from brushlab import PixelClassifier, datasets, objects, write_image
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    image = data.cell()
-    labels = sample_scribbles(image)
+    image = datasets.cell()
+    labels = datasets.demo_scribbles(image)
     t0 = time.perf_counter()
     clf = PixelClassifier(n_trees=n_trees, random_state=0)
     clf.fit(image, labels, class_names=["background", "cell"])
@@ -114,7 +52,7 @@ def run_demo(out: str | Path, *, n_trees: int = 100) -> dict[str, Path]:
             out / "probabilities.tif", result.probabilities.rename({"class": "c"})
         ),
         "uncertainty": write_image(out / "uncertainty.tif", result.uncertainty),
-        "overlay": write_image(out / "overlay.png", overlay_rgb(image, result.segmentation.values)),
+        "overlay": write_image(out / "overlay.png", objects.overlay(image, result.segmentation)),
     }
     labelled = int((labels > 0).sum())
     print(

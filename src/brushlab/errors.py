@@ -16,6 +16,10 @@ __all__ = [
     "ModelFileError",
     "ModelPackageError",
     "ProjectError",
+    "RegistryError",
+    "DatasetError",
+    "ProjectWarning",
+    "IlastikImportWarning",
 ]
 
 
@@ -49,3 +53,19 @@ class ProjectError(BrushlabError, ValueError):
 
 class ModelPackageError(BrushlabError, ValueError):
     """A BioImage Model Zoo package cannot be read, validated or run by brushlab."""
+
+
+class IlastikImportWarning(UserWarning):
+    """Part of an ilastik project has no brushlab equivalent and was left out."""
+
+
+class DatasetError(BrushlabError):
+    """A data set is neither in the cache folder nor downloadable, or a file is corrupt."""
+
+
+class ProjectWarning(UserWarning):
+    """Something was left out of a saved or opened project (the rest is intact)."""
+
+
+class RegistryError(ProjectError):
+    """An unknown or duplicate model name, or an entry that is not a model."""

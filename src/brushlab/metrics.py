@@ -313,3 +313,19 @@ def variation_of_information(
     t, p = _pair(truth, predicted)
     split, merge = skimage_vi(t, p, ignore_labels=(0,) if ignore_background else ())
     return {"vi": float(split + merge), "split": float(split), "merge": float(merge)}
+
+
+def f1_score(predicted: np.ndarray, truth: np.ndarray) -> float:
+    """F1 (Dice) of two boolean masks; 1.0 when both are empty.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> round(f1_score(np.array([1, 1, 0], bool), np.array([1, 0, 0], bool)), 4)
+    0.6667
+    """
+    p = np.asarray(predicted, dtype=bool)
+    t = np.asarray(truth, dtype=bool)
+    tp = np.count_nonzero(p & t)
+    denom = np.count_nonzero(p) + np.count_nonzero(t)
+    return 1.0 if denom == 0 else float(2.0 * tp / denom)

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from brushlab.errors import ModelFileError, ProjectError
+from brushlab.errors import ModelFileError, RegistryError
 
 if TYPE_CHECKING:
     from brushlab.classifier import PixelClassifier
@@ -72,10 +72,6 @@ _NAME = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_\-. ]{0,99}$")
 _YAMLS = ("rdf.yaml", "bioimageio.yaml")
 _MAX_YAML_BYTES = 2**20
 _override: Path | None = None
-
-
-class RegistryError(ProjectError):
-    """An unknown or duplicate model name, or an entry that is not a model."""
 
 
 # -- where ------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from brushlab.errors import IlastikImportWarning
 from brushlab.features import FeatureSet
 
 __all__ = ["ILASTIK_FAMILIES", "feature_set"]
@@ -20,10 +21,6 @@ ILASTIK_FAMILIES = {
     "HessianOfGaussianEigenvalues": "hessian_of_gaussian_eigenvalues",
 }
 _MIN_DERIVATIVE_SIGMA = 0.5
-
-
-class IlastikImportWarning(UserWarning):
-    """Part of an ilastik project has no brushlab equivalent and was left out."""
 
 
 def feature_set(

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from brushlab._core.atomic import write_json_atomic
+from brushlab._core.colours import palette_rgb
 from brushlab.errors import BrushlabError
 
 __all__ = ["OutputLayout", "output_status", "NGFF_VERSION"]
@@ -46,9 +47,6 @@ FORMAT_NAME = "brushlab-blockwise"
 FORMAT_VERSION = 1
 PROGRESS_DIR = ".brushlab-progress"
 LABELS_PATH = "labels/segmentation"
-_COLORS = [(0, 0, 0, 0), (228, 26, 28, 255), (55, 126, 184, 255), (77, 175, 74, 255),
-           (152, 78, 163, 255), (255, 127, 0, 255), (255, 255, 51, 255), (166, 86, 40, 255),
-           (247, 129, 191, 255), (153, 153, 153, 255)]
 _SLAB_BYTES = 64 * 2**20  # input read at once when building a pyramid level
 
 
@@ -431,7 +429,7 @@ def _multiscales(layout: OutputLayout, name: str, *, channels: bool) -> dict[str
 
 
 def _label_metadata(layout: OutputLayout, *, source: str | None) -> dict[str, Any]:
-    colors = [{"label-value": k, "rgba": list(_COLORS[k % len(_COLORS)] if k else _COLORS[0])}
+    colors = [{"label-value": k, "rgba": [*palette_rgb(k)[-1], 255] if k else [0, 0, 0, 0]}
               for k in range(len(layout.class_names) + 1)]
     properties = [{"label-value": k, "class": name}
                   for k, name in enumerate(layout.class_names, start=1)]

@@ -8,7 +8,7 @@
 - :func:`instances`: label images from class masks or boundary probabilities.
 - :func:`measure`: a table of object measurements (pandas); :func:`write_table`.
 - :class:`ObjectClassifier`: classify objects from a few labelled ones (ilastik's
-  Object Classification); :func:`label_overlay`, :func:`class_overlay` and
+  Object Classification); :func:`label_overlay`, :func:`class_overlay`, :func:`overlay` and
   :func:`object_at` for viewers.
 
 numpy, cupy and xarray in; the same kind out. 2D and 3D; anisotropic spacing is
@@ -30,7 +30,13 @@ from brushlab.objects._from_probabilities import object_table, objects_from_prob
 from brushlab.objects._instances import DEFAULTS, instances, separate_objects
 from brushlab.objects._measure import SHAPE_2D, SHAPE_3D, measure, write_table
 from brushlab.objects._object_classifier import ObjectClassifier, load_object_classifier
-from brushlab.objects._overlay import CLASS_COLORS, class_overlay, label_overlay, object_at
+from brushlab.objects._overlay import (
+    CLASS_COLORS,
+    class_overlay,
+    label_overlay,
+    object_at,
+    overlay,
+)
 from brushlab.objects._postprocess import fill_holes, min_confidence, remove_small_objects
 
 __all__ = [
@@ -49,6 +55,7 @@ __all__ = [
     "min_confidence",
     "object_at",
     "object_table",
+    "overlay",
     "objects_from_probabilities",
     "remove_small_objects",
     "separate_objects",

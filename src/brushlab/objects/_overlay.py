@@ -12,21 +12,13 @@ from typing import Any
 import numpy as np
 
 from brushlab._core.backend import to_numpy
+from brushlab._core.colours import PALETTE, blend, class_lut, classes_rgba, palette_rgb
 from brushlab.errors import BrushlabError, LabelError
 
-__all__ = ["label_overlay", "class_overlay", "object_at", "CLASS_COLORS"]
+__all__ = ["label_overlay", "class_overlay", "object_at", "overlay", "CLASS_COLORS"]
 
-#: Colours of classes 1, 2, ... (RGB), as ilastik's first label colours.
-CLASS_COLORS = (
-    (255, 225, 25),
-    (0, 130, 200),
-    (230, 25, 75),
-    (60, 180, 75),
-    (145, 30, 180),
-    (245, 130, 48),
-    (70, 240, 240),
-    (240, 50, 230),
-)
+#: Colours of classes 1, 2, ... (RGB): brushlab's one palette (:mod:`brushlab._core.colours`).
+CLASS_COLORS = tuple(palette_rgb(len(PALETTE)))
 
 
 def _plane(data: Any, what: str) -> np.ndarray:
@@ -122,11 +114,45 @@ def class_overlay(
     if not palette or any(len(c) != 3 for c in palette):
         raise BrushlabError("colors must be RGB triples, e.g. [(255, 0, 0), (0, 0, 255)]")
     k = int(cls.max(initial=0))
-    lut = np.zeros((k + 1, 4), np.uint8)
-    for i in range(1, k + 1):
-        lut[i, :3] = palette[(i - 1) % len(palette)]
-        lut[i, 3] = _alpha(alpha)
-    return lut[cls]
+    lut = class_lut([palette[i % len(palette)] for i in range(k)], _alpha(alpha) / 255)
+    return classes_rgba(cls, lut)
+
+
+def overlay(
+    image: Any, classes: Any, *, alpha: float = 0.4, background: int | None = 1
+) -> np.ndarray:
+    """Blend class colours over a greyscale image (contrast from its 0.5-99.5 percentiles).
+
+    Parameters
+    ----------
+    image : array-like
+        2D greyscale image.
+    classes : array-like
+        2D class ids (0 none, 1..K), e.g. a result's ``segmentation``.
+    alpha : float, default 0.4
+        Opacity of the class colours (:data:`CLASS_COLORS`).
+    background : int or None, default 1
+        A class left uncoloured (None colours every class).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W, 3)`` uint8 RGB, e.g. for :func:`brushlab.write_image` to PNG.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rgb = overlay(np.array([[0.0, 1.0]]), np.array([[1, 2]]), alpha=1.0)
+    >>> rgb[0, 0].tolist(), rgb[0, 1].tolist() == list(CLASS_COLORS[1])
+    ([0, 0, 0], True)
+    """
+    img = to_numpy(getattr(image, "data", image)).astype(np.float64)
+    cls = _plane(classes, "class")
+    lo, hi = np.percentile(img, (0.5, 99.5))
+    grey = np.clip((img - lo) / max(hi - lo, 1e-12), 0, 1)
+    if background is not None:
+        cls = np.where(cls == background, 0, cls)
+    return blend(grey, class_overlay(cls, alpha=alpha))
 
 
 def object_at(labels: Any, point: Sequence[float]) -> int:

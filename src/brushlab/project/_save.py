@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from brushlab._core.backend import to_numpy
-from brushlab.errors import BrushlabError, ProjectError
+from brushlab.errors import BrushlabError, ProjectError, ProjectWarning
 from brushlab.project._format import CLASSIFIER_MEMBER, ProjectWriter
 
 if TYPE_CHECKING:
@@ -24,10 +24,6 @@ if TYPE_CHECKING:
 __all__ = ["save_project", "ProjectWarning", "EMBED_CHOICES"]
 
 EMBED_CHOICES = (True, False, "auto")
-
-
-class ProjectWarning(UserWarning):
-    """Something was left out of a saved or opened project (the rest is intact)."""
 
 
 def save_project(

@@ -7,23 +7,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from brushlab._core.colours import PALETTE
 from brushlab.errors import LabelError
 
 __all__ = ["LabelClass", "PALETTE", "parse_colour", "make_classes"]
 
-# Colour-blind-friendly defaults (Okabe-Ito), then a few more distinct hues.
-PALETTE = (
-    "#e69f00",
-    "#56b4e9",
-    "#009e73",
-    "#f0e442",
-    "#0072b2",
-    "#d55e00",
-    "#cc79a7",
-    "#999999",
-    "#7f3c8d",
-    "#11a579",
-)
 _HEX = re.compile(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 MAX_CLASSES = 65535  # labels are uint16 at most
 

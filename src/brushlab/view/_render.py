@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from brushlab._core.colours import class_lut, classes_rgba
 from brushlab.errors import ImageError
 
 __all__ = [
@@ -121,18 +122,12 @@ def composite(
 
 def label_lut(colours: Sequence[tuple[int, int, int]], opacity: float) -> np.ndarray:
     """Look-up table ``(K + 1, 4)`` uint8: id 0 transparent, class ``k`` its colour."""
-    lut = np.zeros((len(colours) + 1, 4), dtype=np.uint8)
-    if colours:
-        lut[1:, :3] = np.asarray(colours, dtype=np.uint8)
-        lut[1:, 3] = int(round(255 * float(np.clip(opacity, 0, 1))))
-    return lut
+    return class_lut(colours, opacity)
 
 
 def labels_rgba(labels: np.ndarray, lut: np.ndarray) -> np.ndarray:
     """RGBA of a label array through :func:`label_lut` (ids beyond the table are transparent)."""
-    ids = np.asarray(labels)
-    ids = np.where(ids < len(lut), ids, 0)
-    return lut[ids]
+    return classes_rgba(labels, lut)
 
 
 def probability_rgba(
