@@ -133,7 +133,7 @@ def import_ilastik(
         index = session.add_image(lane["image"], name=name)
         if lane["labels"].any():
             session.import_labels(index, lane["labels"])
-    session._history.clear()  # importing is not an edit
+    session.clear_undo_history()  # importing is not an edit
     return session
 
 

@@ -43,7 +43,8 @@ must match the saved one; other pixels (``sha256``) only warn.
 Saves are atomic: the zip is written to a hidden temporary file in the same folder,
 flushed to disk, then renamed over the destination, so a failed or interrupted save leaves
 the previous project intact. ``session.enable_autosave(path)`` saves after every
-``train()``; a failing autosave warns and does not break training.
+``train()`` (a ``Session.on_trained`` callback); a failing autosave warns and does not
+break training.
 
 Versions: a reader opens every format version up to its own; older documents are
 migrated step by step (version N to N + 1 only adds or renames fields, filling defaults)
@@ -53,6 +54,7 @@ asking to upgrade brushlab. Damaged, truncated or foreign files raise ``ProjectE
 
 from __future__ import annotations
 
+from brushlab.errors import ProjectWarning
 from brushlab.project._format import FORMAT_NAME, FORMAT_VERSION
 from brushlab.project._labels import (
     export_labels,
@@ -63,7 +65,12 @@ from brushlab.project._labels import (
     segmentation_to_labels,
 )
 from brushlab.project._open import open_project
-from brushlab.project._save import ProjectWarning, save_project
+from brushlab.project._save import save_project
+from brushlab.session import register_project_store
+
+# Session.save reaches the file format through this seam: the session layer never
+# imports the project layer.
+register_project_store(save_project)
 
 __all__ = [
     "FORMAT_NAME",

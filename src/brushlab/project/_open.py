@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
-from brushlab.errors import BrushlabError, ProjectError
+from brushlab.errors import BrushlabError, ClassifierError, ProjectError, ProjectWarning
 from brushlab.project._format import ProjectReader, damaged
-from brushlab.project._save import ProjectWarning, pixel_digest
+from brushlab.project._save import pixel_digest
 
 if TYPE_CHECKING:
     from brushlab.session import Session
@@ -109,7 +109,7 @@ def open_project(
         index = session.add_image(image, name=str(entry["name"]))
         if lab.any():
             session.import_labels(index, lab)
-    session._history.clear()  # opening is not an edit: nothing to undo
+    session.clear_undo_history()  # opening is not an edit: nothing to undo
     if model is not None:
         _restore_classifier(session, model, reader.path)
     session.training_history = list(doc.get("training_history", []))
@@ -127,16 +127,15 @@ def _restore_classifier(session: Session, model: bytes, path: Path) -> None:
             clf = PixelClassifier.load(file)
         except BrushlabError as exc:
             raise damaged(path, f"its classifier cannot be read ({exc})") from exc
-    if clf.features != session.features or clf.class_names != session.class_names:
+    try:
+        session.set_classifier(clf)
+    except ClassifierError:
         warnings.warn(
             f"{path}: the saved classifier does not match the project's features or classes; "
             "it was dropped: call train() again",
             ProjectWarning,
             stacklevel=3,
         )
-        return
-    with session._lock:
-        session._classifier = clf
 
 
 def _load_image(

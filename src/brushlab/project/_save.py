@@ -21,7 +21,7 @@ from brushlab.project._format import CLASSIFIER_MEMBER, ProjectWriter
 if TYPE_CHECKING:
     from brushlab.session import Session
 
-__all__ = ["save_project", "ProjectWarning", "EMBED_CHOICES"]
+__all__ = ["save_project", "EMBED_CHOICES"]
 
 EMBED_CHOICES = (True, False, "auto")
 
@@ -73,9 +73,7 @@ def save_project(
     history = _json_or_error(getattr(session, "training_history", []), "session.training_history")
     plan = _plan_images(session, embed_images, path.parent)
     classes = [{"name": c.name, "colour": c.colour} for c in session.classes]
-    with session._lock:  # a consistent snapshot against concurrent strokes
-        labels = [np.array(session.labels(i)) for i in range(len(plan))]
-        classifier = session.classifier
+    labels, classifier = session.snapshot()  # consistent against concurrent strokes
     with tempfile.TemporaryDirectory(prefix="brushlab-save-") as scratch:
         model = _save_classifier(classifier, Path(scratch))
         with ProjectWriter.create(path) as writer:

@@ -13,6 +13,7 @@ from brushlab.session._classes import PALETTE, LabelClass
 from brushlab.session._feature_cache import FeatureCache
 from brushlab.session._history import Edit
 from brushlab.session._live import LiveSettings, LiveUpdate, LiveUpdater
+from brushlab.session._persistence import ProjectStore, register_project_store
 from brushlab.session._session import Session
 from brushlab.session._strokes import Stroke, StrokeResult
 
@@ -27,4 +28,6 @@ __all__ = [
     "LiveSettings",
     "LiveUpdate",
     "LiveUpdater",
+    "ProjectStore",
+    "register_project_store",
 ]

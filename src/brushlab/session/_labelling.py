@@ -8,7 +8,6 @@ the source of truth a view draws from.
 from __future__ import annotations
 
 import itertools
-import os
 import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -28,11 +27,10 @@ from brushlab.session._classes import (
 )
 from brushlab.session._history import Edit, History
 from brushlab.session._images import ImageEntry, make_entry
-from brushlab.session._labels_io import labels_edit, write_labels
 from brushlab.session._strokes import Stroke, StrokeResult
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    pass
 
 __all__ = ["LabelEditor", "ImageRef", "ClassRef"]
 
@@ -389,62 +387,6 @@ class LabelEditor:
         return edit
 
     # -- labels in and out -------------------------------------------------------
-    def import_labels(
-        self,
-        image: ImageRef,
-        labels: Any,
-        class_id: ClassRef | None = None,
-        *,
-        plane: Any = None,
-        overwrite: bool = True,
-    ) -> Edit | None:
-        """Import a binary mask as one class, or a label image as its class ids (one undo step).
-
-        Parameters
-        ----------
-        image : int or str
-            Target image.
-        labels : array-like, DataArray or path
-            Shaped like the image's labels, or like one plane when ``plane`` is given.
-        class_id : int or str, optional
-            Nonzero pixels become this class (a mask). When None the values are
-            class ids 1..K (0 leaves a pixel as it is).
-        plane : optional
-            Import into one plane of a 3D or time-lapse image.
-        overwrite : bool, default True
-            Whether imported pixels replace existing labels (else only unlabelled
-            pixels are filled).
-
-        Returns
-        -------
-        Edit or None
-            The recorded step, or None if nothing changed.
-        """
-        entry = self._entry(image)
-        cid = None if class_id is None else self.class_id(class_id)
-        with self._lock:
-            self._no_stroke("import labels")
-            p = entry.plane(plane) if plane is not None else None
-            edit = labels_edit(
-                entry,
-                self._entries.index(entry),
-                labels,
-                cid,
-                plane=p,
-                n_classes=len(self._classes),
-                overwrite=overwrite,
-            )
-            return self._apply(edit)
-
-    def export_labels(
-        self, image: ImageRef, path: str | os.PathLike[str], *, format: str | None = None
-    ) -> Path:
-        """Write an image's labels with :func:`brushlab.write_image` (dims and spacing kept)."""
-        entry = self._entry(image)
-        with self._lock:
-            snapshot = entry.labels.copy()
-        return write_labels(entry, snapshot, path, format=format)
-
     # -- state and hooks -----------------------------------------------------------
     @property
     def version(self) -> int:

@@ -7,7 +7,6 @@ import os
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,10 +16,10 @@ from brushlab.classifier import PixelClassifier
 from brushlab.errors import ClassifierError, ImageError, LabelError
 from brushlab.features import FeatureSet
 from brushlab.session._feature_cache import FeatureCache
-from brushlab.session._history import Edit
 from brushlab.session._images import ImageEntry
+from brushlab.session._label_verbs import LabelVerbs
 from brushlab.session._labelling import ImageRef, LabelEditor
-from brushlab.session._labels_io import labels_edit, segmentation_values
+from brushlab.session._persistence import SessionPersistence, TrainedHooks, training_record
 from brushlab.session._predict import fit_classifier, fit_order, gather_rows, predict_box
 from brushlab.session._regions import assemble_result, most_uncertain_window
 
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["Session"]
 
 
-class Session(LabelEditor):
+class Session(SessionPersistence, LabelVerbs, LabelEditor):
     """All state of an interactive labelling session, without any UI.
 
     A widget drives a Session and draws what it returns; tests and scripts call
@@ -114,6 +113,8 @@ class Session(LabelEditor):
         #: Project file saved after each :meth:`train` (None: off); see :meth:`enable_autosave`.
         self.autosave: str | os.PathLike[str] | None = None
         self.autosave_embed_images: bool | str = True
+        self._trained_hooks = TrainedHooks()
+        self._stop_autosave: Callable[[], None] | None = None
         super().__init__(images, classes)
 
     # -- features ----------------------------------------------------------------
@@ -231,53 +232,9 @@ class Session(LabelEditor):
         with self._lock:
             if len(clf.class_names or []) == len(self._classes):
                 self._classifier = clf
-        from brushlab.project._autosave import after_training
-
-        after_training(self, clf)  # training_history, then the autosave if enabled
+        self.training_history.append(training_record(self, clf))
+        self._trained_hooks.run(self, clf)  # the autosave, when enabled, is one of them
         return clf
-
-    # -- projects ----------------------------------------------------------------
-    def save(self, path: str | os.PathLike[str], *, embed_images: bool | str = True) -> Path:
-        """Save images, labels, classes, features, classifier, history and view state.
-
-        See :mod:`brushlab.project` for the format; reopen with
-        :func:`brushlab.open_project`. The file is replaced atomically.
-
-        Parameters
-        ----------
-        path : str or path-like
-            The project file (``.blproj`` by convention).
-        embed_images : bool or "auto", default True
-            Store pixels (True), only source paths (False), or paths for images
-            read from files and pixels for the others ("auto").
-
-        Returns
-        -------
-        pathlib.Path
-            The file written.
-
-        Examples
-        --------
-        >>> import tempfile, numpy as np, brushlab
-        >>> from pathlib import Path
-        >>> s = Session(np.zeros((32, 32), np.float32), precompute=False)
-        >>> path = s.save(Path(tempfile.mkdtemp()) / "demo.blproj")
-        >>> brushlab.open_project(path).image_names
-        ('image 0',)
-        """
-        from brushlab.project import save_project
-
-        return save_project(self, path, embed_images=embed_images)
-
-    def enable_autosave(
-        self, path: str | os.PathLike[str] | None, *, embed_images: bool | str = True
-    ) -> None:
-        """Save the project to ``path`` after every :meth:`train` (None turns it off).
-
-        A failed autosave warns and keeps the previous file; training still succeeds.
-        """
-        self.autosave = path
-        self.autosave_embed_images = embed_images
 
     def training_rows(
         self,
@@ -454,48 +411,6 @@ class Session(LabelEditor):
         return most_uncertain_window(result, (ys, xs), int(size))
 
     # -- labels from the model -----------------------------------------------
-    def segmentation_to_labels(
-        self,
-        image: ImageRef,
-        region: Any = None,
-        *,
-        plane: Any = None,
-        overwrite: bool = False,
-        classifier: PixelClassifier | None = None,
-    ) -> Edit | None:
-        """Turn the current segmentation of a region into labels (one undo step).
-
-        Parameters
-        ----------
-        image, region, plane
-            As :meth:`predict_region` (the whole plane when ``region`` is None).
-        overwrite : bool, default False
-            Replace existing labels too; by default only unlabelled pixels are
-            filled, so corrections a user painted stay.
-        classifier : PixelClassifier, optional
-            Default: the last one :meth:`train` returned.
-        """
-        entry = self._entry(image)
-        result = self.predict_region(image, region, plane=plane, classifier=classifier)
-        values = segmentation_values(result, self.class_names)
-        p = entry.plane(plane)
-        ys, xs = entry.region(region)
-        with self._lock:
-            self._no_stroke("convert the segmentation")
-            target = np.zeros(entry.plane_shape, dtype=values.dtype)
-            target[ys, xs] = values
-            edit = labels_edit(
-                entry,
-                self._entries.index(entry),
-                target,
-                None,
-                plane=p,
-                n_classes=len(self._classes),
-                overwrite=overwrite,
-            )
-            edit.kind = "segmentation"
-            return self._apply(edit)
-
     # -- live updates ------------------------------------------------------------
     def live(
         self,
