@@ -234,10 +234,14 @@ def test_rerun_removes_the_temp_file_of_a_killed_run(data, tmp_path, fmt):
     other, unrelated = _stale_temp(out / f"c_segmentation{ext}")  # not a target of this run
     notes = out / ".a_segmentation.notes.tif"
     notes.write_text("not brushlab's")
+    # killed while swapping an old folder out (_core.atomic._replace names it so)
+    swapped = out / f".a_segmentation{ext}.0123456789ab.old"
+    swapped.mkdir()
     assert temp.name.startswith(".a_segmentation.") and temp.exists()
 
     assert _predict(data, out, "--export", "segmentation", "--format", fmt, "-q") == 0
-    assert not temp.exists() and unrelated.exists() and notes.exists()
+    assert not temp.exists() and not swapped.exists()
+    assert unrelated.exists() and notes.exists()
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
         f"a_segmentation{ext}"]
 

@@ -30,16 +30,17 @@ A new module ``brushlab/cli/NAME.py`` defines two functions and is added to
     returns the exit code from ``_common``.
 
 Conventions inside ``run``: import helpers from ``brushlab.cli._common`` and
-``brushlab.cli._temps``, never from another command's module; raise :class:`brushlab.errors.BrushlabError` (or let an
-``OSError`` through) for a data error, which ``main`` prints as one line and exits 1;
-call ``args.parser.error(message)`` (the top-level parser) or your own subparser's
-``error`` for a usage error (exit 2). A batch over inputs reports each failed input
-with ``error(f"{source}: {failure(exc)}")``, goes on with the next one, and returns
-``batch_exit(failed, n_inputs, finished)`` (3 when some failed). Writes go through
-brushlab's atomic writers; call ``remove_stale_temps(targets)`` before writing to
-clear what a killed run left. Keep slow imports inside ``run``. A group with
-several actions (``brushlab model list|test|predict``) adds its own subparsers under
-its command and dispatches on their ``dest`` in ``run``.
+``brushlab.cli._temps``, never from another command's module; raise
+:class:`brushlab.errors.BrushlabError` (or let an ``OSError`` through) for a data error,
+which ``main`` prints as one line and exits 1; call ``args.parser.error(message)`` (the
+top-level parser) or your own subparser's ``error`` for a usage error (exit 2). A batch
+over inputs reports each failed input with ``error(f"{source}: {failure(exc)}")``, goes
+on with the next one, and returns ``batch_exit(failed, n_inputs, finished)`` (3 when
+some failed). Writes go through brushlab's atomic writers; call
+``remove_stale_temps(targets)`` before writing to clear what a killed run left. Keep
+slow imports inside ``run``. A group with several actions (``brushlab model
+list|test|predict``) adds its own subparsers under its command and dispatches on their
+``dest`` in ``run``.
 
 Examples
 --------

@@ -36,7 +36,7 @@ def error(message: str) -> None:
     >>> with contextlib.redirect_stderr(io.StringIO()) as err:
     ...     error("a.tif: no file")
     >>> err.getvalue()
-    'brushlab: error: a.tif: no file\\n'
+    'brushlab: error: a.tif: no file\n'
     """
     print(f"brushlab: error: {message}", file=sys.stderr)
 
