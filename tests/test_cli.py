@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import brushlab
-from brushlab.cli import _main as cli
+from brushlab import cli
 from brushlab.cli._main import main
 from brushlab.io._image import imread
 from brushlab.io._writers import write_image
@@ -185,6 +185,72 @@ def test_batch_with_corrupt_input_exits_3(data, tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["a_segmentation.tif", "b_segmentation.tif"]
     assert "1 of 3 input(s) failed" in captured.err and "bad.tif" in captured.err
     assert "Traceback" not in captured.err + captured.out
+
+
+def test_batch_goes_on_after_an_unexpected_error(data, tmp_path, capsys, monkeypatch):
+    """A bug or an unforeseen model/input error in one input: reported, the rest still run."""
+    write_image(tmp_path / "odd.tif", _image(2)[:16, :16])
+    predict = brushlab.PixelClassifier.predict
+
+    def fails_on_odd_shapes(self, image, *args, **kwargs):
+        if image.shape != SHAPE:
+            raise RuntimeError("model and input do not fit")
+        return predict(self, image, *args, **kwargs)
+
+    monkeypatch.setattr(brushlab.PixelClassifier, "predict", fails_on_odd_shapes)
+    inputs = [str(data / "a.tif"), str(tmp_path / "odd.tif"), str(data / "b.tif")]
+    out = tmp_path / "out"
+    code = main(["predict", str(data / "model.brushlab"), *inputs, "-o", str(out),
+                 "--export", "segmentation", "-q"])
+    captured = capsys.readouterr()
+    assert code == 3
+    assert sorted(p.name for p in out.iterdir()) == ["a_segmentation.tif", "b_segmentation.tif"]
+    line = f"{tmp_path / 'odd.tif'}: unexpected RuntimeError: model and input do not fit"
+    assert f"brushlab: error: {line}" in captured.err
+    assert "1 of 3 input(s) failed" in captured.err and f"  {line}" in captured.err
+    assert "Traceback" not in captured.err + captured.out
+
+
+def _stale_temp(target):
+    """What a run killed while writing `target` leaves: the atomic writer's temporary."""
+    from brushlab._core.atomic import atomic_path
+
+    writing = atomic_path(target)  # entered and never left, as in a killed process
+    temp = writing.__enter__()
+    if target.suffix == ".zarr":
+        (temp / "c").mkdir(parents=True)
+        (temp / "zarr.json").write_text("{")
+    else:
+        temp.write_bytes(b"II*\x00 half")
+    return writing, temp
+
+
+@pytest.mark.parametrize("fmt", ["tiff", "zarr"])
+def test_rerun_removes_the_temp_file_of_a_killed_run(data, tmp_path, fmt):
+    out = tmp_path / "out"
+    out.mkdir()
+    ext = {"tiff": ".tif", "zarr": ".zarr"}[fmt]
+    writing, temp = _stale_temp(out / f"a_segmentation{ext}")
+    other, unrelated = _stale_temp(out / f"c_segmentation{ext}")  # not a target of this run
+    notes = out / ".a_segmentation.notes.tif"
+    notes.write_text("not brushlab's")
+    # killed while swapping an old folder out (_core.atomic._replace names it so)
+    swapped = out / f".a_segmentation{ext}.0123456789ab.old"
+    swapped.mkdir()
+    assert temp.name.startswith(".a_segmentation.") and temp.exists()
+
+    assert _predict(data, out, "--export", "segmentation", "--format", fmt, "-q") == 0
+    assert not temp.exists() and not swapped.exists()
+    assert unrelated.exists() and notes.exists()
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        f"a_segmentation{ext}"]
+
+    # killed during an --overwrite: the outputs exist and the input is skipped, its
+    # temporary goes all the same
+    writing2, temp2 = _stale_temp(out / f"a_segmentation{ext}")
+    assert _predict(data, out, "--export", "segmentation", "--format", fmt, "-q") == 0
+    assert not temp2.exists() and (out / f"a_segmentation{ext}").exists()
+    del writing, writing2, other  # the generators' exit would have removed them anyway
 
 
 def test_batch_where_all_fail_exits_1(data, tmp_path, capsys):

@@ -97,3 +97,31 @@ def test_objects_errors_and_exit_codes(data, tmp_path, capsys):
     assert main(["objects", "--precomputed", str(data / "mask.tif"), "-o", out,
                  "--method", "watershed"]) == 1
     assert "boundary probability" in capsys.readouterr().err
+
+
+def test_objects_batch_goes_on_after_an_unexpected_error_and_clears_temps(
+        data, tmp_path, capsys, monkeypatch):
+    import brushlab
+    from brushlab._core.atomic import atomic_path
+
+    out = tmp_path / "out"
+    out.mkdir()
+    writing = atomic_path(out / "b_objects.csv")  # a run killed while writing b's table
+    stale = writing.__enter__()
+    stale.write_text("label,area\n1,")
+    predict = brushlab.PixelClassifier.predict
+
+    def fails_on_a(self, image, *args, **kwargs):
+        if float(image.attrs.get("spacing", {}).get("x", 1.0)) == 0.5:  # a.tif only
+            raise ZeroDivisionError("division by zero")
+        return predict(self, image, *args, **kwargs)
+
+    monkeypatch.setattr(brushlab.PixelClassifier, "predict", fails_on_a)
+    code = main(["objects", str(data / "m.brushlab"), str(data / "a.tif"), str(data / "b.tif"),
+                 "-o", str(out), "--class", "cell", "-q"])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert f"{data / 'a.tif'}: unexpected ZeroDivisionError: division by zero" in err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["b_objects.csv", "b_objects.tif"]
+    del writing

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from brushlab.cli._common import batch_exit, error, failure, stem
+
 __all__ = ["add_parser", "run"]
 
 _EPILOG = """\
@@ -113,8 +115,7 @@ def _test(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from brushlab.bioimageio._model import load_model
-    from brushlab.cli._main import _error, _stem, batch_exit
-    from brushlab.errors import BrushlabError
+    from brushlab.errors import ModelPackageError
     from brushlab.io._image import imread
     from brushlab.io._writers import write_image
     from brushlab.objects import object_table, objects_from_probabilities, write_table
@@ -125,7 +126,7 @@ def _predict(args: argparse.Namespace) -> int:
     say = (lambda *a: None) if args.quiet else print
     failed: list[tuple[str, str]] = []
     for source in args.inputs:
-        stem = _stem(source)
+        base = stem(source)
         try:
             result = model.predict(
                 imread(source, args.dims),
@@ -134,7 +135,7 @@ def _predict(args: argparse.Namespace) -> int:
             )
             if args.mask_threshold is not None:
                 if "probabilities" not in result:
-                    raise BrushlabError(
+                    raise ModelPackageError(
                         f"--mask-threshold needs class probabilities, and no output of model "
                         f"{model.name!r} holds them"
                     )
@@ -145,17 +146,17 @@ def _predict(args: argparse.Namespace) -> int:
             if args.mask_threshold is not None:
                 names.append("objects")
             for name in names:
-                target = outdir / f"{stem}_{name}.tif"
+                target = outdir / f"{base}_{name}.tif"
                 if target.exists() and not args.overwrite:
                     say(f"{target} exists, kept (--overwrite replaces it)")
                     continue
                 write_image(target, _channels_last(result[name]), format="tiff")
             if args.mask_threshold is not None:
-                write_table(object_table(result), outdir / f"{stem}_objects.csv")
+                write_table(object_table(result), outdir / f"{base}_objects.csv")
             say(f"{source}: wrote {', '.join(names)}")
-        except (BrushlabError, OSError) as exc:
-            _error(f"{source}: {exc}")
-            failed.append((source, str(exc)))
+        except Exception as exc:  # report it, go on with the next input
+            error(f"{source}: {failure(exc)}")
+            failed.append((source, failure(exc)))
     return batch_exit(failed, len(args.inputs), len(args.inputs) - len(failed))
 
 
@@ -179,7 +180,12 @@ def _exports(text: str | None, result: xr.Dataset) -> list[str]:
 def _channels_last(data: xr.DataArray) -> xr.DataArray:
     extra = [d for d in data.dims if d not in ("t", "z", "y", "x")]
     if len(extra) > 1:
-        raise ValueError(f"cannot write a variable with dims {data.dims}")
+        from brushlab.errors import ModelPackageError
+
+        raise ModelPackageError(
+            f"cannot write {data.name!r} with dims {data.dims} as one TIFF (one non-spatial "
+            "axis at most); leave it out with --export"
+        )
     if extra:
         data = data.rename({extra[0]: "c"})
     values = np.asarray(data.values)

@@ -1,6 +1,7 @@
 """``brushlab objects``: instance labels and measurement tables for a batch of images.
 
-Registered by :mod:`brushlab.cli._main`; exit codes and error reporting are that module's.
+Registered by :mod:`brushlab.cli._main`; exit codes and error reporting come from
+:mod:`brushlab.cli._common`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,15 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from brushlab.errors import BrushlabError, ImageError, LabelError
+from brushlab.cli._common import (
+    batch_exit,
+    error,
+    failure,
+    positive_int,
+    stem,
+)
+from brushlab.cli._temps import remove_stale_temps
+from brushlab.errors import ImageError, LabelError
 
 __all__ = ["add_parser", "run"]
 
@@ -34,8 +43,6 @@ With --precomputed, the INPUTs are already segmentations: an integer image is a 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``objects`` subcommand to ``brushlab``'s subparsers and return it."""
-    from brushlab.cli._main import _positive_int
-
     p = subparsers.add_parser(
         "objects",
         help="instance labels and measurements of objects",
@@ -66,7 +73,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--measure", choices=("csv", "parquet", "none"), default="csv",
                    help="measurement table format (default csv)")
     p.add_argument("--dims", default=None, help="axes of every input as stored, e.g. zyx")
-    p.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--jobs", type=positive_int, default=None, metavar="N",
                    help="threads (default: all cores)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("-q", "--quiet", action="store_true", help="no messages")
@@ -87,7 +94,6 @@ def _probability(text: str) -> float:
 def run(args: argparse.Namespace) -> int:
     """Run ``brushlab objects``; return the exit code (0, 1, 2 usage, 3 partial)."""
     from brushlab.classifier import load_classifier
-    from brushlab.cli._main import _error, _stem, batch_exit
 
     parser: argparse.ArgumentParser = args.objects_parser
     model = None
@@ -100,33 +106,38 @@ def run(args: argparse.Namespace) -> int:
             model.n_jobs = args.jobs
     elif args.crf or args.min_confidence is not None:
         parser.error("--crf and --min-confidence need a MODEL's prediction, not --precomputed")
-    stems = [_stem(source) for source in inputs]
+    stems = [stem(source) for source in inputs]
     clashes = sorted({s for s in stems if stems.count(s) > 1})
     if clashes:
         parser.error(f"several inputs share the name {clashes[0]!r}; their outputs would "
                      "overwrite each other: write them to separate --output folders")
     outdir = Path(args.output)
     outdir.mkdir(parents=True, exist_ok=True)
+    targets_of = [_targets(outdir, name, args.measure) for name in stems]
+    remove_stale_temps(t for targets in targets_of for t in targets)  # of a killed run
     say = (lambda *a: None) if args.quiet else print
     failed: list[tuple[str, str]] = []
     done = skipped = 0
-    for source, stem in zip(inputs, stems):
-        targets = [outdir / f"{stem}_objects.tif"]
-        if args.measure != "none":
-            targets.append(outdir / f"{stem}_objects.{args.measure}")
+    for source, targets in zip(inputs, targets_of):
         if not args.overwrite and all(t.exists() for t in targets):
             say(f"skipped {source}: its outputs exist in {outdir} (--overwrite to replace)")
             skipped += 1
             continue
         try:
             n = _one(model, source, targets, args)
-        except (BrushlabError, OSError) as exc:
-            _error(f"{source}: {exc}")
-            failed.append((source, str(exc)))
+        except Exception as exc:  # report it, go on with the next input
+            error(f"{source}: {failure(exc)}")
+            failed.append((source, failure(exc)))
             continue
         done += 1
         say(f"wrote {n} objects of {source}: {', '.join(t.name for t in targets)}")
     return batch_exit(failed, len(inputs), done + skipped)
+
+
+def _targets(outdir: Path, name: str, measure: str) -> list[Path]:
+    """Give the labels image, then the table (unless ``--measure none``), of one input."""
+    labels = outdir / f"{name}_objects.tif"
+    return [labels] if measure == "none" else [labels, outdir / f"{name}_objects.{measure}"]
 
 
 def _class_index(names: list[str], wanted: str | None, method: str) -> int:
