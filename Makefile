@@ -27,7 +27,8 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	touch $@
 
-$(VENV)/.installed-notebook: pyproject.toml | $(BIN)/python
+# make demo installs what the demo needs (the notebook extras), not the test toolchain.
+$(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[notebook]"
 	touch $@
 
@@ -51,14 +52,14 @@ notebooks: $(VENV)/.installed-test
 test: lint typecheck imports unit notebooks
 
 ifeq ($(HEADLESS),)
-demo: $(VENV)/.installed-notebook
+demo: $(VENV)/.installed-demo
 	$(BIN)/python -m brushlab.demo --check
 	@echo "Opening JupyterLab on notebooks/01_quickstart.ipynb (Ctrl-C to stop)."
 	@echo "No browser here? Open the http://127.0.0.1:$(PORT)/lab?token=... URL printed below."
 	$(BIN)/jupyter lab notebooks/01_quickstart.ipynb --ip=127.0.0.1 --port=$(PORT) \
 		$(if $(filter 0,$(shell id -u)),--allow-root,)
 else
-demo: $(VENV)/.installed-test
+demo: $(VENV)/.installed-demo
 	$(BIN)/python -m brushlab.demo --out demo_output
 endif
 

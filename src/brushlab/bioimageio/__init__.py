@@ -27,6 +27,7 @@ from typing import Any
 
 from brushlab.bioimageio._discover import ModelSummary, discover, discover_frame
 from brushlab.bioimageio._model import BioimageioModel, ModelTestReport, load_model
+from brushlab.classifier.exporters import register_exporter
 
 __all__ = [
     "BioimageioModel",
@@ -45,6 +46,9 @@ def export_bioimageio(clf: Any, path: Any, **kwargs: Any) -> Any:
     from brushlab.bioimageio._export_package import export_bioimageio as _export
 
     return _export(clf, path, **kwargs)
+
+
+register_exporter("bioimageio", export_bioimageio)  # PixelClassifier.export_bioimageio
 
 
 def run_model_overlay(model: BioimageioModel, image_plane: Any, **kwargs: Any) -> Any:

@@ -541,9 +541,9 @@ class PixelClassifier:
         --------
         >>> clf.export_bioimageio("cells.zip", sample_image=image)  # doctest: +SKIP
         """
-        from brushlab.bioimageio import export_bioimageio
+        from brushlab.classifier.exporters import exporter
 
-        return export_bioimageio(self, path, sample_image=sample_image, **kwargs)  # type: ignore[no-any-return]
+        return exporter("bioimageio")(self, path, sample_image=sample_image, **kwargs)  # type: ignore[no-any-return]
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> PixelClassifier:

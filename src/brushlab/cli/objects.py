@@ -7,7 +7,6 @@ Registered by :mod:`brushlab.cli._main`; exit codes and error reporting come fro
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -223,8 +222,3 @@ def _precomputed(image: xr.DataArray, args: argparse.Namespace) -> Any:
         ) from None
     return image == value
 
-
-if __name__ == "__main__":  # pragma: no cover
-    from brushlab.cli._main import main
-
-    sys.exit(main(["objects", *sys.argv[1:]]))
