@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from brushlab import datasets
+from brushlab.datasets import _fetch  # noqa: F401  (monkeypatched below)
 from brushlab.datasets import DatasetError
 
 from .conftest import shared_data
@@ -152,7 +153,7 @@ def test_bbbc039_extracts_and_checks_archive_members(shared, tmp_path, monkeypat
 
     cache = tmp_path / "cache"
     monkeypatch.setenv("BRUSHLAB_DATA", str(cache))
-    monkeypatch.setattr(datasets, "_download", fake_download)
+    monkeypatch.setattr(datasets._fetch, "_download", fake_download)
     images, labels = datasets.bbbc039(n=2)
     assert sorted(u.rsplit("/", 1)[1] for u in fetched) == ["images.zip", "masks.zip"]
     assert all(u.startswith("https://data.broadinstitute.org/bbbc/BBBC039/") for u in fetched)
@@ -174,7 +175,7 @@ def test_bbbc039_refuses_a_member_with_another_hash(shared, tmp_path, monkeypatc
     with zipfile.ZipFile(tmp_path / "masks.zip", "w") as zf:
         zf.write(shared / "bbbc039" / "mask_00.png", f"masks/{stems[0]}.png")
     monkeypatch.setenv("BRUSHLAB_DATA", str(tmp_path / "cache"))
-    monkeypatch.setattr(datasets, "_download", lambda url, known, folder, name: tmp_path / name)
+    monkeypatch.setattr(datasets._fetch, "_download", lambda url, known, folder, name: tmp_path / name)
     with pytest.raises(DatasetError, match="sha256"):
         datasets.bbbc039(n=1)
     assert not (tmp_path / "cache" / "bbbc039" / "image_00.tif").exists()
@@ -198,7 +199,7 @@ def test_isbi2012_reads_the_official_tiff_stacks(shared, tmp_path, monkeypatch):
         assert known.startswith("md5:")
         return folder / name
 
-    monkeypatch.setattr(datasets, "_download", fake_download)
+    monkeypatch.setattr(datasets._fetch, "_download", fake_download)
     image2, truth2 = datasets.isbi2012(slices=[2, 1])
     assert [u.rsplit("/", 1)[1] for u in urls] == ["train-volume.tif", "train-labels.tif"]
     assert all(u.startswith("http://brainiac2.mit.edu/isbi_challenge/") for u in urls)
