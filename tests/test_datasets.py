@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from brushlab import datasets
-from brushlab.datasets import _fetch  # noqa: F401  (monkeypatched below)
-from brushlab.datasets import DatasetError
+from brushlab.datasets import (
+    DatasetError,
+    _fetch,  # noqa: F401  (monkeypatched below)
+)
 
 from .conftest import shared_data
 
