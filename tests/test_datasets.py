@@ -177,7 +177,9 @@ def test_bbbc039_refuses_a_member_with_another_hash(shared, tmp_path, monkeypatc
     with zipfile.ZipFile(tmp_path / "masks.zip", "w") as zf:
         zf.write(shared / "bbbc039" / "mask_00.png", f"masks/{stems[0]}.png")
     monkeypatch.setenv("BRUSHLAB_DATA", str(tmp_path / "cache"))
-    monkeypatch.setattr(datasets._fetch, "_download", lambda url, known, folder, name: tmp_path / name)
+    monkeypatch.setattr(
+        datasets._fetch, "_download", lambda url, known, folder, name: tmp_path / name
+    )
     with pytest.raises(DatasetError, match="sha256"):
         datasets.bbbc039(n=1)
     assert not (tmp_path / "cache" / "bbbc039" / "image_00.tif").exists()
