@@ -107,7 +107,7 @@ def _scale_range(x: xr.DataArray, kw: Any, ref: Mapping[str, xr.DataArray]) -> x
 
 
 def _sigmoid(x: xr.DataArray, kw: Any, ref: Mapping[str, xr.DataArray]) -> xr.DataArray:
-    return 1.0 / (1.0 + np.exp(-x))
+    return 1.0 / (1.0 + xr.apply_ufunc(np.exp, -x))
 
 
 def _softmax(x: xr.DataArray, kw: Any, ref: Mapping[str, xr.DataArray]) -> xr.DataArray:
@@ -116,7 +116,7 @@ def _softmax(x: xr.DataArray, kw: Any, ref: Mapping[str, xr.DataArray]) -> xr.Da
         raise ModelPackageError(
             f"softmax over axis {axis!r}, which the tensor {list(x.dims)} lacks"
         )
-    e: xr.DataArray = np.exp(x - x.max(dim=axis))
+    e: xr.DataArray = xr.apply_ufunc(np.exp, x - x.max(dim=axis))
     return e / e.sum(dim=axis)
 
 

@@ -447,8 +447,9 @@ class PixelClassifier:
         dims = [str(d) for d in img.dims if d != "c"]
         p = np.moveaxis(proba, 1, 0) if "t" in img.dims else proba[0]  # (class, [t,] ...)
         attrs = {k: v for k, v in img.attrs.items() if k in ("spacing", "unit", "source")}
+        coords = {str(k): v for k, v in img.coords.items()}
         return build_result(p, class_names=list(self.class_names or []), dims=dims,
-                            coords=img.coords, attrs=attrs, outputs=outputs)
+                            coords=coords, attrs=attrs, outputs=outputs)
 
     # -- inspection ------------------------------------------------------------
     @property

@@ -239,7 +239,7 @@ class SessionPersistence(_Base):
         >>> brushlab.open_project(path).image_names
         ('image 0',)
         """
-        return project_store()(self, path, embed_images=embed_images)
+        return project_store()(self, path, embed_images=embed_images)  # type: ignore[arg-type]
 
     def enable_autosave(
         self, path: str | os.PathLike[str] | None, *, embed_images: bool | str = True
