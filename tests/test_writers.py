@@ -238,12 +238,12 @@ def _break_writer(monkeypatch, kind):
         monkeypatch.setattr(h5py.Group, "create_dataset",
                             _half_then_fail(h5py.Group.create_dataset))
     else:
-        def open_array(*args, **kwargs):
+        def create_array(*args, **kwargs):
             array = original(*args, **kwargs)
             array[...] = 0
             raise OSError("disk full")
-        original = zarr.open_array
-        monkeypatch.setattr(zarr, "open_array", open_array)
+        original = zarr.Group.create_array
+        monkeypatch.setattr(zarr.Group, "create_array", create_array)
 
 
 @pytest.mark.parametrize("kind", ["tif", "png", "npy", "h5", "zarr"])
