@@ -54,8 +54,9 @@ def merge_units(per_dim: Mapping[str, tuple[float, str]]) -> tuple[dict[str, flo
 
     Examples
     --------
-    >>> merge_units({"z": (1.0, "micrometer"), "x": (200.0, "nanometer")})
-    ({'z': 1000.0, 'x': 200.0}, 'nanometer')
+    >>> spacing, unit = merge_units({"z": (0.5, "micrometer"), "x": (250.0, "nanometer")})
+    >>> {dim: round(value, 9) for dim, value in spacing.items()}, unit
+    ({'z': 500.0, 'x': 250.0}, 'nanometer')
     """
     if not per_dim:
         return {}, "pixel"
@@ -159,7 +160,7 @@ def parse_dims(dims: Any, shape: Sequence[int]) -> tuple[str, ...]:
     --------
     >>> parse_dims("CYX", (3, 8, 8))
     ('c', 'y', 'x')
-    >>> parse_dims(5, (8, 8))
+    >>> parse_dims(5, (8, 8))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     brushlab.errors.ImageError: dims=5 is not a string or a sequence of names; ...

@@ -17,14 +17,18 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from brushlab.errors import ImageError
 from brushlab.io._dims import SPATIAL, check_pixels, infer_dims, parse_dims
 from brushlab.io._formats import FileImage, StoredArray, open_file
 from brushlab.io._image import as_image, from_file, imread
 
 __all__ = ["Source", "StoreReader", "open_image", "open_source"]
 
+_CHUNK_BYTES = 16 * 2**20
 
-def open_image(source: Any, dims: str | Sequence[str] | None = None) -> xr.DataArray:
+
+def open_image(source: Any, dims: str | Sequence[str] | None = None, *,
+               chunks: Mapping[str, int] | None = None) -> xr.DataArray:
     """Open an image without reading its pixels: a DataArray backed by dask.
 
     Metadata (dims, spacing, unit, channel names) is read now, pixels only when
@@ -38,6 +42,10 @@ def open_image(source: Any, dims: str | Sequence[str] | None = None) -> xr.DataA
         (dask arrays stay lazy).
     dims : str or sequence of str, optional
         Names of the axes as stored, e.g. ``"zyx"``; overrides the metadata.
+    chunks : dict of str to int, optional
+        Dask chunk size per dim, e.g. ``{"z": 1, "y": 512, "x": 512}``; dims
+        left out (or all, by default) get chunks of up to 16 MiB, whole
+        multiples of the file's own chunks where it has them.
 
     Returns
     -------
@@ -72,7 +80,7 @@ def open_image(source: Any, dims: str | Sequence[str] | None = None) -> xr.DataA
         opened = open_file(text)
         names = opened.names(dims)
         check_pixels(opened.shape, opened.array.dtype)
-        data = opened.arrange(_dask_array(opened.array)[opened.index])
+        data = opened.arrange(_dask_array(opened, names, chunks or {})[opened.index])
         return from_file(data, opened, names, text, channels=dims is None)
     if isinstance(source, da.Array):
         return as_image(xr.DataArray(source, dims=_array_dims(source, dims)))
@@ -82,17 +90,25 @@ def open_image(source: Any, dims: str | Sequence[str] | None = None) -> xr.DataA
     return image
 
 
-def _dask_array(array: StoredArray) -> Any:
+def _dask_array(opened: FileImage, names: tuple[str, ...], chunks: Mapping[str, int]) -> Any:
     import dask.array as da
     from dask.base import tokenize
 
-    chunks: Any = "auto"
-    if array.chunks is not None and len(array.chunks) == array.ndim:
-        chunks = da.core.normalize_chunks("auto", array.shape, dtype=array.dtype,
-                                          previous_chunks=array.chunks)
+    array = opened.array
+    unknown = sorted(set(chunks) - set(names))
+    if unknown:
+        raise ImageError(f"chunks names {unknown}, which are not dims of the image "
+                         f"{names}; give chunks for {names} only")
+    kept = iter(names)
+    wanted = tuple(1 if i in opened.drop else chunks.get(next(kept), "auto")
+                   for i in range(array.ndim))
+    native = array.chunks if array.chunks is not None and len(array.chunks) == array.ndim \
+        else None
+    normalized = da.core.normalize_chunks(wanted, array.shape, limit=_CHUNK_BYTES,
+                                          dtype=array.dtype, previous_chunks=native)
     stat = os.stat(array.path)
-    name = f"open_image-{tokenize(array, stat.st_ino, stat.st_mtime_ns, stat.st_size)}"
-    return da.from_array(array, chunks=chunks, name=name, lock=False, fancy=False,
+    name = f"open_image-{tokenize(array, normalized, stat.st_ino, stat.st_mtime_ns)}"
+    return da.from_array(array, chunks=normalized, name=name, lock=False, fancy=False,
                          meta=np.empty((0,) * array.ndim, dtype=array.dtype))
 
 
