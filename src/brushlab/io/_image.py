@@ -33,9 +33,6 @@ from brushlab.io._formats import split_h5 as _split_h5  # noqa: F401  (the CLI i
 
 __all__ = ["DIMS", "as_image", "imread", "spacing_of"]
 
-_SPATIAL = SPATIAL
-_unit_name = unit_name
-
 
 def imread(source: Any, dims: str | Sequence[str] | None = None, *,
            max_bytes: int | None = None) -> xr.DataArray:
