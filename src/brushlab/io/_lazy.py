@@ -24,7 +24,7 @@ from brushlab.io._image import as_image, from_file, imread
 
 __all__ = ["Source", "StoreReader", "open_image", "open_source"]
 
-_CHUNK_BYTES = 16 * 2**20
+_CHUNK_BYTES = 4 * 2**20  # dask reads whole chunks: a region costs the chunks it touches
 
 
 def open_image(source: Any, dims: str | Sequence[str] | None = None, *,
@@ -44,7 +44,7 @@ def open_image(source: Any, dims: str | Sequence[str] | None = None, *,
         Names of the axes as stored, e.g. ``"zyx"``; overrides the metadata.
     chunks : dict of str to int, optional
         Dask chunk size per dim, e.g. ``{"z": 1, "y": 512, "x": 512}``; dims
-        left out (or all, by default) get chunks of up to 16 MiB, whole
+        left out (or all, by default) get chunks of up to 4 MiB, whole
         multiples of the file's own chunks where it has them.
 
     Returns
