@@ -180,6 +180,19 @@ def test_zero_byte_png_says_empty_not_plugins(tmp_path):
     assert "pyav" not in str(info.value) and "pip install" not in str(info.value)
 
 
+def test_foreign_bytes_in_a_png_do_not_suggest_plugins(tmp_path):
+    path = tmp_path / "fake.png"
+    path.write_bytes(b"this is not an image at all" * 10)
+    with pytest.raises(ImageError, match="is not a PNG file") as info:
+        brushlab.imread(path)
+    assert "pyav" not in str(info.value) and "pip install" not in str(info.value)
+    jpeg = tmp_path / "photo.png"
+    iio.imwrite(tmp_path / "photo.jpg", np.zeros((8, 8), np.uint8))
+    jpeg.write_bytes((tmp_path / "photo.jpg").read_bytes())
+    with pytest.raises(ImageError, match="it is a JPEG: rename it"):
+        brushlab.imread(jpeg)
+
+
 @pytest.mark.parametrize("empty", ["", "   "])
 def test_empty_path_is_not_called_a_zarr_store(empty):
     with pytest.raises(ImageError, match="the path is empty") as info:

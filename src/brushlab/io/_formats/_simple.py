@@ -58,12 +58,22 @@ def open_npy(path: Path, key: str = "") -> FileImage:
     return FileImage(NpyArray(str(path), "", tuple(int(s) for s in shape), np.dtype(dtype)), "NPY")
 
 
+_SIGNATURES = {"PNG": b"\x89PNG\r\n\x1a\n", "JPEG": b"\xff\xd8\xff"}
+
+
 def open_picture(path: Path, key: str = "") -> FileImage:
     """Read the header of a PNG or JPEG: grey ``(y, x)`` or colour ``(y, x, c)``."""
     import imageio.v3 as iio
 
+    name = "JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG"
+    with open(path, "rb") as handle:
+        start = handle.read(8)
+    if not start.startswith(_SIGNATURES[name]):  # else imageio suggests installing plugins
+        other = [n for n, magic in _SIGNATURES.items() if start.startswith(magic)]
+        hint = f"it is a {other[0]}: rename it" if other else "re-export it, or fix its extension"
+        raise ImageError(f"{path} is not a {name} file (it does not start with the {name} "
+                         f"signature, but with {start!r}); {hint}")
     props = iio.improps(path)
     shape = tuple(int(s) for s in props.shape)
-    name = "JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG"
     dims = {2: ("y", "x"), 3: ("y", "x", "c")}.get(len(shape))
     return FileImage(PictureArray(str(path), "", shape, np.dtype(props.dtype)), name, dims)
