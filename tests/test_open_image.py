@@ -212,6 +212,29 @@ def test_dims_of_the_wrong_type_raise_image_error(tmp_path, dims):
             call(source, dims=dims)
 
 
+def test_hdf5_pixels_outside_the_file_are_refused(tmp_path):
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(bytes(range(64)))
+    path = tmp_path / "bait.h5"
+    with h5py.File(tmp_path / "other.h5", "w") as other:
+        other["data"] = np.ones((4, 4))
+    with h5py.File(path, "w") as handle:
+        handle.create_dataset("external", shape=(8, 8), dtype="uint8",
+                              external=[(str(secret), 0, 64)])
+        handle["group/linked"] = h5py.ExternalLink(str(tmp_path / "other.h5"), "/data")
+        layout = h5py.VirtualLayout(shape=(4, 4), dtype="float64")
+        layout[:] = h5py.VirtualSource(str(tmp_path / "other.h5"), "data", shape=(4, 4))
+        handle.create_virtual_dataset("virtual", layout)
+        handle["inside"] = np.zeros((4, 4))
+    for key, what in (("external", "external raw storage"), ("group/linked", "external link"),
+                      ("virtual", "virtual dataset")):
+        for call in (brushlab.imread, open_image):
+            with pytest.raises(ImageError, match=what) as info:
+                call(f"{path}/{key}")
+            assert "copy the pixels in" in str(info.value)
+    assert brushlab.imread(f"{path}/inside").shape == (4, 4)
+
+
 def test_fifo_is_refused_without_blocking(tmp_path):
     import os
 

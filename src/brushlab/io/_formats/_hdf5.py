@@ -37,6 +37,7 @@ def open_h5(path: Path, key: str) -> FileImage:
         node = handle.get(key) if key else None
         if not isinstance(node, h5py.Dataset):
             raise ImageError(_missing(handle, path, key))
+        _refuse_outside_data(handle, node, path, key)
         shape, dtype, attrs = tuple(int(s) for s in node.shape), node.dtype, dict(node.attrs)
         chunks = None if node.chunks is None else tuple(int(c) for c in node.chunks)
     where = f"{path}/{key}"
@@ -56,6 +57,29 @@ def open_h5(path: Path, key: str) -> FileImage:
     array = H5Array(str(path), key, shape, np.dtype(dtype), chunks)
     return FileImage(array, "HDF5", dims, error, spacing=spacing,
                      unit=unit_name(_text(attrs.get("unit", "pixel"))))
+
+
+def _refuse_outside_data(handle: Any, node: Any, path: Path, key: str) -> None:
+    """Refuse a dataset whose pixels live in other files: external links, storage, virtual."""
+    import h5py
+
+    where = None
+    parts = key.strip("/").split("/")
+    for depth in range(1, len(parts) + 1):  # every link on the way, not just the last
+        link = handle.get("/".join(parts[:depth]), getlink=True)
+        if isinstance(link, h5py.ExternalLink):
+            where = f"an external link to {link.filename}:{link.path}"
+            break
+    if where is None and node.external:
+        where = f"external raw storage in {', '.join(str(e[0]) for e in node.external)}"
+    if where is None and node.is_virtual:
+        files = sorted({str(source.file_name) for source in node.virtual_sources()})
+        where = f"a virtual dataset over {', '.join(files)}"
+    if where is not None:
+        raise ImageError(
+            f"{path}/{key} is {where}: its pixels are not in {path.name}, and brushlab reads "
+            "only data stored inside the file named; copy the pixels in (e.g. with h5py: "
+            "out['data'] = src['data'][...]) or read the other file directly")
 
 
 def _missing(handle: Any, path: Path, key: str) -> str:
