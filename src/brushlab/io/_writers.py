@@ -136,7 +136,7 @@ def _write_error(exc: OSError, target: Path) -> ImageWriteError | None:
     """Say what an OSError of a writer means (read-only folder, full disk), or None."""
     after = ("; nothing was written" + (f" and the existing {target.name} is unchanged"
                                         if target.exists() else ""))
-    if exc.errno in _READ_ONLY and not isinstance(exc, ImageError):
+    if exc.errno in _READ_ONLY:
         error = ImageWriteError(
             f"cannot write {target}: the folder {target.parent} is read-only or you may not "
             f"write there ({os.strerror(exc.errno)}){after}; write to another folder, or "
