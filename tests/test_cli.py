@@ -126,6 +126,21 @@ def test_predict_formats_read_back(data, tmp_path, fmt):
     )
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:ome_zarr")
+def test_predict_zarr_is_ngff_with_class_names(data, tmp_path):
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    assert _predict(data, tmp_path, "--format", "zarr", "-q") == 0
+    node = next(iter(Reader(parse_url(str(tmp_path / "a_probabilities.zarr")))()))
+    assert [a["name"] for a in node.metadata["axes"]] == ["c", "y", "x"]
+    assert node.metadata["channel_names"] == ["dark", "bright"]
+    assert imread(tmp_path / "a_probabilities.zarr").coords["c"].values.tolist() == [
+        "dark", "bright"]
+    seg = next(iter(Reader(parse_url(str(tmp_path / "a_segmentation.zarr")))()))
+    assert [a["name"] for a in seg.metadata["axes"]] == ["y", "x"]
+
+
 def test_predict_png(data, tmp_path):
     out = tmp_path / "png"
     assert _predict(data, out, "--format", "png", "--export",

@@ -1,8 +1,11 @@
-"""Tests of brushlab.io._writers: atomic writes that brushlab.io._image reads back."""
+"""Tests of brushlab.io._writers: atomic writes that brushlab.imread (and ome-zarr) read back."""
 
 from __future__ import annotations
 
 import doctest
+import errno
+import json
+import os
 
 import h5py
 import imageio.v3
@@ -13,9 +16,10 @@ import xarray as xr
 import zarr
 
 from brushlab._core.atomic import atomic_path
-from brushlab.errors import ImageError
+from brushlab.errors import ImageError, ImageWriteError
 from brushlab.io import _writers as writers
 from brushlab.io._image import imread, spacing_of
+from brushlab.io._ngff import NGFF_VERSION
 from brushlab.io._writers import write_image
 
 RNG = np.random.default_rng(42)
@@ -238,12 +242,12 @@ def _break_writer(monkeypatch, kind):
         monkeypatch.setattr(h5py.Group, "create_dataset",
                             _half_then_fail(h5py.Group.create_dataset))
     else:
-        def open_array(*args, **kwargs):
+        def create_array(*args, **kwargs):
             array = original(*args, **kwargs)
             array[...] = 0
             raise OSError("disk full")
-        original = zarr.open_array
-        monkeypatch.setattr(zarr, "open_array", open_array)
+        original = zarr.Group.create_array
+        monkeypatch.setattr(zarr.Group, "create_array", create_array)
 
 
 @pytest.mark.parametrize("kind", ["tif", "png", "npy", "h5", "zarr"])
@@ -275,3 +279,147 @@ def test_cupy_data_is_written(tmp_path):
 
 def test_docstring_examples_run():
     assert doctest.testmod(writers).failed == 0
+
+
+# -- Zarr is NGFF (OME-Zarr 0.5), read by an independent reader ------------------------------
+
+
+def _ome_zarr_node(path):
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    return next(iter(Reader(parse_url(str(path)))()))
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:ome_zarr")
+def test_zarr_is_ngff_that_ome_zarr_reads(tmp_path):
+    data = xr.DataArray(_data((2, 3, 2, 5, 6), "uint16"), dims=("t", "z", "c", "y", "x"),
+                        coords={"c": ["dapi", "actin"]})
+    path = write_image(tmp_path / "movie.zarr", data, spacing={"z": 2.0, "y": 0.5, "x": 0.25},
+                       unit="um")
+    node = _ome_zarr_node(path)
+    unit = {"unit": "micrometer"}
+    assert node.metadata["axes"] == [
+        {"name": "t", "type": "time"}, {"name": "c", "type": "channel"},
+        {"name": "z", "type": "space", **unit}, {"name": "y", "type": "space", **unit},
+        {"name": "x", "type": "space", **unit}]
+    assert node.metadata["coordinateTransformations"] == [
+        [{"type": "scale", "scale": [1.0, 1.0, 2.0, 0.5, 0.25]}]]
+    assert node.metadata["channel_names"] == ["dapi", "actin"]
+    assert len(node.data) == 1  # single scale
+    np.testing.assert_array_equal(np.asarray(node.data[0]),
+                                  data.transpose("t", "c", "z", "y", "x").values)
+    back = imread(path)  # and brushlab reads it back whole
+    assert back.dims == ("t", "z", "y", "x", "c")
+    assert spacing_of(back) == {"z": 2.0, "y": 0.5, "x": 0.25}
+    assert back.attrs["unit"] == "micrometer"
+    assert list(back.coords["c"].values) == ["dapi", "actin"]
+    np.testing.assert_array_equal(back.values, data.transpose(*back.dims).values)
+
+
+def test_zarr_layout_is_the_blockwise_convention(tmp_path):
+    path = write_image(tmp_path / "plain.zarr", _data((5, 6), "float32"))
+    meta = json.loads((path / "zarr.json").read_text())
+    assert meta["zarr_format"] == 3 and meta["node_type"] == "group"
+    ome = meta["attributes"]["ome"]
+    assert ome["version"] == NGFF_VERSION and set(meta["attributes"]) == {"ome"}
+    assert ome["multiscales"][0]["axes"] == [{"name": "y", "type": "space"},
+                                             {"name": "x", "type": "space"}]  # pixel: no unit
+    assert "omero" not in ome  # no channel names, no omero
+    level = json.loads((path / "0" / "zarr.json").read_text())
+    assert level["dimension_names"] == ["y", "x"]
+
+
+def test_zarr_written_by_the_old_writer_still_reads(tmp_path):
+    path = tmp_path / "old.zarr"  # what write_image wrote before NGFF: a bare array with attrs
+    old = _data((3, 5, 6), "uint16")
+    array = zarr.open_array(str(path), mode="w", shape=old.shape, dtype=old.dtype)
+    array[...] = old
+    array.attrs.update({"dims": ["z", "y", "x"], "spacing": {"z": 3.0, "y": 1.0, "x": 1.0},
+                        "unit": "micrometer"})
+    image = imread(path)
+    assert image.dims == ("z", "y", "x") and spacing_of(image)["z"] == 3.0
+    np.testing.assert_array_equal(image.values, old)
+
+
+# -- read-only folders and full disks say so ------------------------------------------------------
+
+
+def _raise(code):
+    def fail(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+    return fail
+
+
+def _break_with(monkeypatch, kind, error):
+    """Make the writer of ``kind`` fail the way the OS fails it (as root, chmod cannot)."""
+    if kind == "tif":
+        monkeypatch.setattr(tifffile, "imwrite", error)
+    elif kind == "png":
+        monkeypatch.setattr(imageio.v3, "imwrite", error)
+    elif kind == "npy":
+        monkeypatch.setattr(np, "save", error)
+    elif kind == "h5":
+        monkeypatch.setattr(h5py, "File", error)
+    else:
+        monkeypatch.setattr(zarr, "open_group", error)
+
+
+@pytest.mark.parametrize("kind", ["tif", "png", "npy", "h5", "zarr"])
+@pytest.mark.parametrize("code", [errno.EROFS, errno.EACCES])
+def test_read_only_folder_says_read_only(tmp_path, monkeypatch, kind, code):
+    old = _data((5, 6), "uint8")
+    path = write_image(tmp_path / f"out.{kind}", old)
+    _break_with(monkeypatch, kind, _raise(code))
+    with pytest.raises(ImageWriteError, match="is read-only or you may not write there") as info:
+        write_image(path, _data((7, 8), "uint8"))
+    message = str(info.value)
+    assert "HDF5" not in message and "another folder" in message and "unchanged" in message
+    assert isinstance(info.value, OSError) and info.value.errno == code
+    monkeypatch.undo()
+    np.testing.assert_array_equal(imread(_readable(path, kind)).values, old)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+@pytest.mark.parametrize("kind", ["tif", "png", "npy", "h5", "zarr"])
+def test_full_disk_says_the_disk_is_full(tmp_path, monkeypatch, kind):
+    _break_with(monkeypatch, kind, _raise(errno.ENOSPC))
+    with pytest.raises(ImageWriteError, match="the disk is full") as info:
+        write_image(tmp_path / f"new.{kind}", _data((5, 6), "uint8"))
+    assert "free some space" in str(info.value) and info.value.errno == errno.ENOSPC
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_numpy_short_write_is_a_full_disk(tmp_path, monkeypatch):
+    def short(*args, **kwargs):  # what ndarray.tofile says on a full disk: no errno
+        raise OSError("65536 requested and 932 written")
+
+    monkeypatch.setattr(tifffile, "imwrite", short)
+    with pytest.raises(ImageWriteError, match="the disk is full"):
+        write_image(tmp_path / "a.tif", _data((5, 6), "uint8"))
+
+
+def test_npy_writes_through_python_so_errors_keep_their_errno(tmp_path, monkeypatch):
+    written = []
+
+    class Full:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def write(self, data):
+            written.append(len(data))
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(writers, "_Stream", Full)
+    with pytest.raises(ImageWriteError, match="the disk is full"):
+        write_image(tmp_path / "a.npy", _data((50, 60), "float64"))
+    assert written and list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    np.testing.assert_array_equal(np.load(write_image(tmp_path / "b.npy", np.eye(3))), np.eye(3))
+
+
+def test_other_os_errors_pass_through(tmp_path, monkeypatch):
+    monkeypatch.setattr(tifffile, "imwrite", _raise(errno.EIO))
+    with pytest.raises(OSError) as info:
+        write_image(tmp_path / "a.tif", _data((5, 6), "uint8"))
+    assert not isinstance(info.value, ImageWriteError) and info.value.errno == errno.EIO

@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "BrushlabError",
     "ImageError",
+    "ImageWriteError",
     "LabelError",
     "FeatureError",
     "ClassifierError",
@@ -29,6 +30,14 @@ class BrushlabError(Exception):
 
 class ImageError(BrushlabError, ValueError):
     """An image could not be read or has an unusable shape, dtype or content."""
+
+
+class ImageWriteError(ImageError, OSError):
+    """An image could not be written: the folder is read-only, not writable, or the disk full.
+
+    Also an ``OSError`` (with its ``errno``), so code that catches write failures as
+    ``OSError`` still does.
+    """
 
 
 class LabelError(BrushlabError, ValueError):

@@ -305,8 +305,8 @@ def _roi_pixel(dim: str, value: Any, per: float, unit: str, rounding: Any) -> in
 
 def _roi_scale(unit: str, src: Source) -> list[float]:
     """Pixels per roi unit along each spatial axis."""
-    from brushlab.io._image import _unit_name
-    from brushlab.io._readers import _METERS
+    from brushlab.io._dims import METERS as _METERS
+    from brushlab.io._dims import unit_name as _unit_name
 
     spacing = spacing_of(src.image)
     if unit == "pixel":

@@ -179,11 +179,11 @@ def _as_written(result: xr.Dataset, name: str, k: int | None, png: bool) -> xr.D
     data = result[name]
     if k is not None:
         data = data.isel({"class": k})
-    elif name == "probabilities":  # the class axis becomes the channel axis
-        data = data.rename({"class": "c"}).drop_vars("c")
+    elif name == "probabilities":  # the class axis becomes the channel axis, named by class
+        data = data.rename({"class": "c"})
     if png and name != "segmentation":
         data = data.copy(data=np.round(data.values * 255).clip(0, 255).astype(np.uint8))
-    return data.drop_vars(list(data.coords))
+    return data.drop_vars([c for c in data.coords if c != "c"])  # zarr keeps the class names
 
 
 def _predict(args: argparse.Namespace) -> int:

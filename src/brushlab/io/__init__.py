@@ -1,8 +1,10 @@
 """Files <-> images: read any supported file or array as an ``xarray.DataArray``, write it back.
 
-Images have named dims from ``t, z, y, x, c``; physical pixel sizes live in the ``y``/``x``
-(``z``) coordinates. :func:`imread` reads a file whole; :func:`write_image` writes one
-atomically.
+Images have named dims from ``t, z, y, x, c``; physical pixel sizes live in
+``attrs["spacing"]`` and ``attrs["unit"]``. :func:`open_image` opens a file lazily
+(dask-backed: metadata now, pixels region by region), :func:`imread` is open + read
+whole (after checking the declared size against a memory budget), :func:`write_image`
+writes atomically (``.zarr``: single-scale OME-Zarr 0.5).
 
 Examples
 --------
@@ -14,7 +16,9 @@ Examples
 
 from __future__ import annotations
 
-from brushlab.io._image import DIMS, as_image, imread, spacing_of
+from brushlab.io._dims import DIMS, spacing_of
+from brushlab.io._image import as_image, imread
+from brushlab.io._lazy import open_image
 from brushlab.io._writers import write_image
 
-__all__ = ["DIMS", "as_image", "imread", "spacing_of", "write_image"]
+__all__ = ["DIMS", "as_image", "imread", "open_image", "spacing_of", "write_image"]

@@ -8,7 +8,9 @@ half-written file behind, nor damages the file that was there before.
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -18,8 +20,11 @@ import numpy as np
 import xarray as xr
 
 from brushlab._core.atomic import atomic_path
-from brushlab.errors import ImageError
-from brushlab.io._image import _split_h5, as_image, spacing_of
+from brushlab.errors import ImageError, ImageWriteError
+from brushlab.io._dims import spacing_of
+from brushlab.io._formats import split_h5
+from brushlab.io._image import as_image
+from brushlab.io._ngff import write_ngff_image
 
 __all__ = ["write_image"]
 
@@ -73,19 +78,27 @@ def write_image(
     ImageError
         If the format is unknown, cannot hold this image (PNG), the folder
         does not exist, or `data`, `dims` or `spacing` are invalid.
+    ImageWriteError
+        If the folder is read-only or the disk is full.
 
     Notes
     -----
     TIFF is written ImageJ-compatible for uint8, uint16 and float32 pixels,
     as OME-TIFF for other dtypes OME supports, else as a tifffile "shaped"
     TIFF. PNG and NPY store no spacing. HDF5 stores attributes ``dims``,
-    ``unit`` and ``spacing_<dim>``; Zarr stores attrs ``dims``, ``spacing``
-    and ``unit``.
+    ``unit`` and ``spacing_<dim>``. Zarr is written as a single-scale
+    OME-Zarr 0.5 image (NGFF, as blockwise prediction writes): axes
+    ``t, c, z, y, x`` with units, the spacing as a ``scale`` transform, and
+    the names of the channels (a ``c`` coordinate of strings) in ``omero``.
+
+    A read-only folder, missing permission or a full disk raise
+    :class:`~brushlab.errors.ImageWriteError` (an ``OSError`` too) saying so;
+    nothing is left half-written and an existing file stays as it was.
 
     Examples
     --------
     >>> import tempfile
-    >>> from brushlab.io._image import imread
+    >>> from brushlab import imread
     >>> path = Path(tempfile.mkdtemp()) / "stack.tif"
     >>> stack = np.zeros((4, 32, 32), dtype=np.uint16)
     >>> _ = write_image(path, stack, dims="zyx", spacing={"z": 2.0}, unit="micrometer")
@@ -96,14 +109,50 @@ def write_image(
     kind = _format_of(text, format)
     image = _prepare(data, dims=dims, spacing=spacing, unit=unit)
     target = Path(text)
+    key = ""
     if kind == "h5":
-        split = _split_h5(text)
+        split = split_h5(text)
         target, key = split if split else (target, "")
-        return _write_h5(target, image, key or "data")
     if not target.parent.is_dir():
         raise ImageError(f"cannot write {target}: folder {target.parent} does not exist; create "
                          "it first, e.g. Path(path).parent.mkdir(parents=True)")
-    return _WRITERS[kind](target, image)
+    try:
+        if kind == "h5":
+            return _write_h5(target, image, key or "data")
+        return _WRITERS[kind](target, image)
+    except OSError as exc:
+        error = _write_error(exc, target)
+        if error is None:
+            raise
+        raise error from exc
+
+
+_NUMPY_SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")  # ndarray.tofile, no errno
+_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _write_error(exc: OSError, target: Path) -> ImageWriteError | None:
+    """Say what an OSError of a writer means (read-only folder, full disk), or None."""
+    after = ("; nothing was written" + (f" and the existing {target.name} is unchanged"
+                                        if target.exists() else ""))
+    if exc.errno in _READ_ONLY:
+        error = ImageWriteError(
+            f"cannot write {target}: the folder {target.parent} is read-only or you may not "
+            f"write there ({os.strerror(exc.errno)}){after}; write to another folder, or "
+            "ask for write access")
+    elif exc.errno in _FULL or (exc.errno is None and _NUMPY_SHORT_WRITE.search(str(exc))):
+        try:
+            free = f", {shutil.disk_usage(target.parent).free / 2**20:.1f} MiB free"
+        except OSError:
+            free = ""
+        error = ImageWriteError(
+            f"cannot write {target}: the disk is full (no space left on the device holding "
+            f"{target.parent}{free}){after}; free some space or write to another disk")
+    else:
+        return None
+    error.errno = exc.errno if exc.errno is not None else errno.ENOSPC
+    return error
 
 
 def _format_of(text: str, format: str | None) -> str:
@@ -114,7 +163,7 @@ def _format_of(text: str, format: str | None) -> str:
             raise ImageError(f"unknown image format {format!r}; choose one of "
                              f"{', '.join(_FORMATS)}")
         return name
-    if _split_h5(text):
+    if split_h5(text):
         return "h5"
     suffix = Path(text).suffix.lower()
     if suffix not in _SUFFIXES:
@@ -203,25 +252,31 @@ def _write_png(target: Path, image: xr.DataArray) -> Path:
 
 def _write_npy(target: Path, image: xr.DataArray) -> Path:
     with atomic_path(target) as temp, open(temp, "wb") as handle:
-        np.save(handle, image.values, allow_pickle=False)
+        np.save(_Stream(handle), image.values, allow_pickle=False)
     return target
+
+
+class _Stream:
+    """A file that numpy writes to with ``write``, not ``ndarray.tofile``.
+
+    ``write`` errors keep their errno; ``tofile`` on a full disk only says
+    "65536 requested and 932 written".
+    """
+
+    def __init__(self, handle: Any) -> None:
+        self.write = handle.write
 
 
 def _write_h5(target: Path, image: xr.DataArray, key: str) -> Path:
     import h5py
 
-    if not target.parent.is_dir():
-        raise ImageError(f"cannot write {target}: folder {target.parent} does not exist; create "
-                         "it first, e.g. Path(path).parent.mkdir(parents=True)")
+    if target.exists() and not (target.is_file() and h5py.is_hdf5(target)):
+        raise ImageError(f"cannot add dataset {key!r} to {target}: it is not a readable "
+                         "HDF5 file; choose another path or delete it first")
     with atomic_path(target) as temp:
         if target.exists():  # keep the file's other datasets
             shutil.copy2(target, temp)
-        try:
-            handle = h5py.File(temp, "a")
-        except OSError as exc:
-            raise ImageError(f"cannot add dataset {key!r} to {target}: it is not a readable "
-                             "HDF5 file; choose another path or delete it first") from exc
-        with handle:
+        with h5py.File(temp, "a") as handle:
             if isinstance(handle.get(key), h5py.Group):
                 raise ImageError(f"{target} holds a group {key!r}, which writing would delete; "
                                  f"choose another dataset name, e.g. '{key}/image'")
@@ -236,14 +291,8 @@ def _write_h5(target: Path, image: xr.DataArray, key: str) -> Path:
 
 
 def _write_zarr(target: Path, image: xr.DataArray) -> Path:
-    import zarr
-
-    values = image.values
     with atomic_path(target) as temp:
-        array = zarr.open_array(str(temp), mode="w", shape=values.shape, dtype=values.dtype)
-        array[...] = values
-        array.attrs.update({"dims": [str(dim) for dim in image.dims],
-                            "spacing": spacing_of(image), "unit": image.attrs["unit"]})
+        write_ngff_image(temp, image, name=target.name.removesuffix(".zarr") or "image")
     return target
 
 

@@ -39,10 +39,10 @@ import numpy as np
 from brushlab._core.atomic import write_json_atomic
 from brushlab._core.colours import palette_rgb
 from brushlab.errors import BrushlabError
+from brushlab.io._ngff import NGFF_VERSION, ngff_axes, omero_channels
 
 __all__ = ["OutputLayout", "output_status", "NGFF_VERSION"]
 
-NGFF_VERSION = "0.5"
 FORMAT_NAME = "brushlab-blockwise"
 FORMAT_VERSION = 1
 PROGRESS_DIR = ".brushlab-progress"
@@ -205,15 +205,8 @@ def _update_attributes(path: Path, attrs: Mapping[str, Any]) -> None:
 
 
 def _image_axes(layout: OutputLayout, *, channels: bool) -> list[dict[str, Any]]:
-    axes: list[dict[str, Any]] = [{"name": "t", "type": "time"}] if layout.has_t else []
-    if channels:
-        axes.append({"name": "c", "type": "channel"})
-    for dim in layout.spatial_dims:
-        axis: dict[str, Any] = {"name": dim, "type": "space"}
-        if layout.unit != "pixel":
-            axis["unit"] = layout.unit
-        axes.append(axis)
-    return axes
+    dims = ["t"] * layout.has_t + ["c"] * channels + list(layout.spatial_dims)
+    return ngff_axes(dims, layout.unit)
 
 
 def _arrays(layout: OutputLayout) -> dict[str, tuple[str, bool, np.dtype]]:
@@ -449,10 +442,7 @@ def finish_output(path: Path, layout: OutputLayout, summary: Mapping[str, Any]) 
         ome["image-label"] = _label_metadata(layout, source=None)
     else:
         ome["multiscales"] = [_multiscales(layout, "prediction", channels=True)]
-        ome["omero"] = {"channels": [
-            {"label": name, "color": "FFFFFF", "active": True,
-             "window": {"start": 0.0, "end": 1.0, "min": 0.0, "max": 1.0}}
-            for name in layout.channels], "rdefs": {"model": "greyscale"}}
+        ome["omero"] = omero_channels(layout.channels)  # probabilities etc.: 0..1
         if layout.segmentation:
             seg_path = path / LABELS_PATH
             _update_attributes(seg_path, {"ome": {
