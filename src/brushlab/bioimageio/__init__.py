@@ -75,7 +75,7 @@ def run_model_overlay(model: BioimageioModel, image_plane: Any, **kwargs: Any) -
     import numpy as np
 
     from brushlab.errors import ModelPackageError
-    from brushlab.io._image import as_image
+    from brushlab.io import as_image
 
     arr = np.asarray(image_plane)
     img = as_image(arr, dims="yx" if arr.ndim == 2 else "yxc")

@@ -66,9 +66,7 @@ def export_bioimageio(
     from brushlab._version import __version__
     from brushlab.bioimageio._model import load_model
     from brushlab.bioimageio._package import _spec_errors
-    from brushlab.io._dims import split_frames
-    from brushlab.io._image import as_image
-    from brushlab.io._validation import check_image
+    from brushlab.io import as_image, check_image, split_frames
 
     clf._require_trained()
     out = Path(path)

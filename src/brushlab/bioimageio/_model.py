@@ -284,8 +284,7 @@ class BioimageioModel:
         self, image: Any, inp: TensorInfo
     ) -> tuple[xr.DataArray, xr.DataArray, list[tuple[str, int]]]:
         """Return the image as the input tensor: planes the model lacks stacked as batch."""
-        from brushlab.io._image import as_image
-        from brushlab.io._validation import check_image
+        from brushlab.io import as_image, check_image
 
         img = as_image(image)
         check_image(img, where="the image")

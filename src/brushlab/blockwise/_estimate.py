@@ -14,8 +14,7 @@ import numpy as np
 from brushlab.blockwise._plan import FLOAT_OUTPUTS, Engine, Job, classifier_bytes, size
 from brushlab.blockwise._tasks import halo_read, predict_chunk
 from brushlab.classifier import PixelClassifier
-from brushlab.io import ome_zarr
-from brushlab.io._lazy import Source
+from brushlab.io import Source, ome_zarr
 from brushlab.io.ome_zarr import OutputLayout, chunk_key
 
 __all__ = ["BlockwiseEstimate", "estimate_cost"]

@@ -22,8 +22,7 @@ import numpy as np
 from brushlab.classifier import OUTPUTS, PixelClassifier, load_classifier
 from brushlab.classifier._pixel_classifier import DEFAULT_TILE
 from brushlab.errors import BrushlabError, ClassifierError, ImageError
-from brushlab.io._image import spacing_of
-from brushlab.io._lazy import Source
+from brushlab.io import Source, spacing_of
 from brushlab.io.ome_zarr import OutputLayout
 
 __all__ = ["Job", "Engine", "plan", "checked_classifier", "run_spec", "size", "worker_bytes",
@@ -305,8 +304,8 @@ def _roi_pixel(dim: str, value: Any, per: float, unit: str, rounding: Any) -> in
 
 def _roi_scale(unit: str, src: Source) -> list[float]:
     """Pixels per roi unit along each spatial axis."""
-    from brushlab.io._dims import METERS as _METERS
-    from brushlab.io._dims import unit_name as _unit_name
+    from brushlab.io import METERS as _METERS
+    from brushlab.io import unit_name as _unit_name
 
     spacing = spacing_of(src.image)
     if unit == "pixel":

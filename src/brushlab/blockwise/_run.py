@@ -32,8 +32,7 @@ from brushlab.blockwise._plan import (
 from brushlab.blockwise._tasks import halo_read, predict_task, pyramid_task
 from brushlab.classifier import PixelClassifier
 from brushlab.errors import BrushlabError
-from brushlab.io import ome_zarr
-from brushlab.io._lazy import Source, open_source
+from brushlab.io import Source, ome_zarr, open_source
 from brushlab.io.ome_zarr import OutputLayout, chunk_key, output_status
 
 __all__ = ["predict_blockwise", "BlockwiseResult", "BlockwiseEstimate", "output_status"]

@@ -21,8 +21,7 @@ from brushlab.blockwise._plan import Job
 from brushlab.classifier import PixelClassifier
 from brushlab.classifier.results import derive_outputs
 from brushlab.errors import ImageError
-from brushlab.io import ome_zarr
-from brushlab.io._lazy import StoreReader
+from brushlab.io import StoreReader, ome_zarr
 
 __all__ = ["predict_chunk", "predict_task", "pyramid_task", "halo_read"]
 

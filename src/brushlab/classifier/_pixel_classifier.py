@@ -19,8 +19,7 @@ from brushlab._core.tiling import iter_tiles, read_with_halo
 from brushlab.classifier.results import OUTPUTS, build_result
 from brushlab.errors import ClassifierError, ImageError, LabelError, ModelFileError
 from brushlab.features import FeatureSet
-from brushlab.io._dims import split_frames
-from brushlab.io._validation import check_image, check_labels
+from brushlab.io import check_image, check_labels, split_frames
 
 __all__ = ["PixelClassifier", "load_classifier"]
 
@@ -129,7 +128,7 @@ class PixelClassifier:
         PixelClassifier
             ``self``, trained.
         """
-        from brushlab.io._image import as_image
+        from brushlab.io import as_image
 
         image_list = list(images) if isinstance(images, (list, tuple)) else [images]
         label_list = list(labels) if isinstance(labels, (list, tuple)) else [labels]
@@ -337,7 +336,7 @@ class PixelClassifier:
             (1 - (p_max - p_second), as ilastik) and ``confidence`` (p_max), over
             the image's dims without ``c``.
         """
-        from brushlab.io._image import as_image
+        from brushlab.io import as_image
 
         self._require_trained()
         unknown = set(outputs) - set(OUTPUTS)

@@ -16,7 +16,7 @@ from typing import Any
 
 from brushlab.errors import BrushlabError, FeatureError
 from brushlab.features import FeatureSet
-from brushlab.io._image import _split_h5
+from brushlab.io import split_h5
 
 __all__ = [
     "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "batch_exit",
@@ -105,7 +105,7 @@ def stem(source: str) -> str:
     >>> stem("plate/a1.ome.tif"), stem("volume.h5/raw/data")
     ('a1', 'volume_raw_data')
     """
-    h5 = _split_h5(source)
+    h5 = split_h5(source)
     if h5 and h5[1]:
         return f"{h5[0].stem}_{h5[1].strip('/').replace('/', '_')}"
     name = Path(h5[0] if h5 else source).stem

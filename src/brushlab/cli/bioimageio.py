@@ -116,8 +116,7 @@ def _test(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from brushlab.bioimageio._model import load_model
     from brushlab.errors import ModelPackageError
-    from brushlab.io._image import imread
-    from brushlab.io._writers import write_image
+    from brushlab.io import imread, write_image
     from brushlab.objects import object_table, objects_from_probabilities, write_table
 
     model = load_model(args.package, device=args.device)

@@ -33,9 +33,7 @@ from brushlab.cli._common import (
 )
 from brushlab.cli._temps import remove_stale_temps
 from brushlab.errors import ImageError
-from brushlab.io._image import imread
-from brushlab.io._validation import check_labels
-from brushlab.io._writers import write_image
+from brushlab.io import check_labels, imread, write_image
 
 __all__ = ["add_parser", "run"]
 

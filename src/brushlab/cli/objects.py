@@ -153,8 +153,7 @@ def _class_index(names: list[str], wanted: str | None, method: str) -> int:
 
 
 def _one(model: Any, source: str, targets: list[Path], args: argparse.Namespace) -> int:
-    from brushlab.io._image import imread
-    from brushlab.io._writers import write_image
+    from brushlab.io import imread, write_image
     from brushlab.objects import (
         crf_smooth,
         fill_holes,

@@ -14,7 +14,7 @@ from brushlab._core.tiling import iter_tiles, read_with_halo
 from brushlab.errors import FeatureError
 from brushlab.features._eigen import symmetric_eigenvalues
 from brushlab.features._gaussian import gaussian_derivatives, kernel_radius
-from brushlab.io._dims import split_frames
+from brushlab.io import split_frames
 
 __all__ = ["FeatureSet", "FAMILIES", "ILASTIK_SCALES"]
 
@@ -381,7 +381,7 @@ class FeatureSet:
         xarray.DataArray
             float32 with dims ``(t?, z?, y, x, "feature")``, feature names as coordinate.
         """
-        from brushlab.io._image import as_image, spacing_of
+        from brushlab.io import as_image, spacing_of
 
         img = as_image(image)
         frames = split_frames(img)

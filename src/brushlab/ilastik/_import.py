@@ -269,7 +269,7 @@ def _find_raw(
 
 
 def _read_file(file: Path, tags: str | None, project: Path) -> np.ndarray:
-    from brushlab.io._image import imread
+    from brushlab.io import imread
 
     keys = axis_keys(tags, project, str(file)) if tags is not None else None
     try:
@@ -288,7 +288,7 @@ def _read_file(file: Path, tags: str | None, project: Path) -> np.ndarray:
 def _canonical(
     data: np.ndarray, keys: str, spacing: dict[str, float], source: str
 ) -> tuple[xr.DataArray, list[str]]:
-    from brushlab.io._image import as_image
+    from brushlab.io import as_image
 
     image = as_image(xr.DataArray(data, dims=list(keys), attrs={"spacing": spacing}))
     squeezed = [str(d) for d in ("t", "z") if d in image.dims and image.sizes[d] == 1]

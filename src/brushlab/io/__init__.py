@@ -16,9 +16,28 @@ Examples
 
 from __future__ import annotations
 
-from brushlab.io._dims import DIMS, spacing_of
+from brushlab.io._dims import DIMS, METERS, Frames, spacing_of, split_frames, unit_name
+from brushlab.io._formats import split_h5
 from brushlab.io._image import as_image, imread
-from brushlab.io._lazy import open_image
+from brushlab.io._lazy import Source, StoreReader, open_image, open_source
+from brushlab.io._validation import check_image, check_labels
 from brushlab.io._writers import write_image
 
-__all__ = ["DIMS", "as_image", "imread", "open_image", "spacing_of", "write_image"]
+__all__ = [
+    "DIMS",
+    "METERS",
+    "Frames",
+    "Source",
+    "StoreReader",
+    "as_image",
+    "check_image",
+    "check_labels",
+    "imread",
+    "open_image",
+    "open_source",
+    "spacing_of",
+    "split_frames",
+    "split_h5",
+    "unit_name",
+    "write_image",
+]

@@ -29,7 +29,6 @@ from brushlab.io._dims import (
     unit_name,
 )
 from brushlab.io._formats import FileImage, open_file, reading
-from brushlab.io._formats import split_h5 as _split_h5  # noqa: F401  (the CLI imports it here)
 
 __all__ = ["DIMS", "as_image", "imread", "spacing_of"]
 

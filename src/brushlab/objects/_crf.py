@@ -131,7 +131,7 @@ def crf_smooth(
     (1, 2)
     """
     from brushlab.classifier.results import derive_outputs
-    from brushlab.io._image import as_image, spacing_of
+    from brushlab.io import as_image, spacing_of
 
     if not isinstance(result, xr.Dataset) or "probabilities" not in result:
         raise BrushlabError(

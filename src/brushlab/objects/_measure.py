@@ -41,7 +41,7 @@ def _image_channels(image: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, lis
     if image is None:
         return None
     if isinstance(image, (str, os.PathLike)):
-        from brushlab.io._image import imread
+        from brushlab.io import imread
 
         image = imread(image)
     if isinstance(image, xr.DataArray):

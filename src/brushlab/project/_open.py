@@ -232,7 +232,7 @@ def _exists(path: Path) -> bool:
 def _read_referenced(
     file: Path, dims: list[str], shape: list[int], entry: dict[str, Any]
 ) -> xr.DataArray:
-    from brushlab.io._image import imread
+    from brushlab.io import imread
 
     error: BrushlabError | None = None
     image: xr.DataArray | None = None

@@ -10,9 +10,7 @@ import numpy as np
 import xarray as xr
 
 from brushlab.errors import ImageError, LabelError
-from brushlab.io._dims import split_frames
-from brushlab.io._image import as_image
-from brushlab.io._validation import check_image
+from brushlab.io import as_image, check_image, split_frames
 
 __all__ = ["ImageEntry", "make_entry", "MIN_SIZE"]
 

@@ -23,7 +23,7 @@ __all__ = ["as_label_array", "labels_edit", "segmentation_values", "write_labels
 def as_label_array(labels: Any) -> np.ndarray:
     """Labels from a path, DataArray or array-like as a numpy array (LabelError if not)."""
     if isinstance(labels, (str, os.PathLike)):
-        from brushlab.io._image import imread
+        from brushlab.io import imread
 
         labels = imread(labels).data
     if isinstance(labels, xr.DataArray):
@@ -112,7 +112,7 @@ def write_labels(
     entry: ImageEntry, labels: np.ndarray, path: str | os.PathLike[str], *, format: str | None
 ) -> Path:
     """Write ``labels`` with the image's dims and spacing via :func:`brushlab.write_image`."""
-    from brushlab.io._writers import write_image
+    from brushlab.io import write_image
 
     spacing = {d: s for d, s in entry.image.attrs.get("spacing", {}).items()}
     return write_image(

@@ -13,7 +13,7 @@ import pandas as pd
 import xarray as xr
 
 from brushlab.errors import ClassifierError, LabelError
-from brushlab.io._image import spacing_of
+from brushlab.io import spacing_of
 
 if TYPE_CHECKING:
     from brushlab.view._annotation_view import AnnotationView

@@ -562,7 +562,7 @@ class Annotator(w.VBox):
             return
         import io
 
-        from brushlab.io._image import imread
+        from brushlab.io import imread
 
         item = files[0]
         name = str(item["name"])

@@ -174,7 +174,7 @@ class ModelsPanel:
 
         from brushlab.bioimageio import load_model
         from brushlab.errors import ModelPackageError
-        from brushlab.io._image import as_image
+        from brushlab.io import as_image
 
         if not self.package.value:
             self.report("scan a folder and choose a model first", error=True)
