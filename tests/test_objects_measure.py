@@ -164,7 +164,8 @@ def test_overlays_and_object_at():
     other = labels.copy()
     other[other == 3] = 0
     assert np.array_equal(objects.label_overlay(other, alpha=1.0)[5, 35], rgba[5, 35])  # stable
-    classes = objects.class_overlay(np.array([[0, 1, 2, 9]]), alpha=0.5)
+    wraps = len(objects.CLASS_COLORS) + 1  # past the palette's end, colours repeat
+    classes = objects.class_overlay(np.array([[0, 1, 2, wraps]]), alpha=0.5)
     assert classes[0, 0, 3] == 0 and tuple(classes[0, 1, :3]) == objects.CLASS_COLORS[0]
     assert classes[0, 3, 3] == 128 and tuple(classes[0, 3, :3]) == objects.CLASS_COLORS[0]
     assert objects.object_at(labels, (4.4, 4.6)) == 3 and objects.object_at(labels, (-1, 3)) == 0
