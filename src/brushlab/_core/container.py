@@ -123,11 +123,11 @@ class Policy:
     limits: ZipLimits = field(default_factory=ZipLimits)
 
     def damaged(self, path: Path, what: str) -> BrushlabError:
-        """The error for a readable file whose content is inconsistent."""
+        """Return the error for a readable file whose content is inconsistent."""
         return self.error(f"{path} is damaged: {what}; {self.fix}")
 
     def with_limits(self, **changes: Any) -> Policy:
-        """A copy with some limits changed (e.g. ``max_member_bytes=...``)."""
+        """Return a copy with some limits changed (e.g. ``max_member_bytes=...``)."""
         return replace(self, limits=replace(self.limits, **changes))
 
 
@@ -200,17 +200,25 @@ class SafeZip:
     (['hello.txt'], b'hi')
     """
 
-    def __init__(self, archive: zipfile.ZipFile, path: Path, policy: Policy) -> None:
+    def __init__(
+        self, archive: zipfile.ZipFile, path: Path, policy: Policy, handle: IO[bytes] | None = None
+    ) -> None:
         self._archive = archive
+        self._handle = handle
         self.path = path
         self.policy = policy
         self._infos: dict[str, zipfile.ZipInfo] = {}
-        self._check_directory()
+        try:
+            self._check_directory()
+        except BaseException:
+            self.close()
+            raise
 
     @classmethod
-    @contextlib.contextmanager
-    def open(cls, path: str | os.PathLike[str], policy: Policy) -> Iterator[SafeZip]:
+    def open(cls, path: str | os.PathLike[str], policy: Policy) -> SafeZip:
         """Open ``path`` (a regular file) and check its central directory.
+
+        Use the result in a ``with`` block (or call :meth:`close`).
 
         Raises
         ------
@@ -220,15 +228,29 @@ class SafeZip:
         """
         path = Path(path)
         handle = open_regular_file(path, error=policy.error, what=policy.short)
-        with handle:
+        try:
             start = handle.read(8)
             handle.seek(0)
             try:
                 archive = zipfile.ZipFile(handle)
             except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
                 raise cls._unreadable(path, policy, start, exc) from exc
-            with archive:
-                yield cls(archive, path, policy)
+        except BaseException:
+            handle.close()
+            raise
+        return cls(archive, path, policy, handle)
+
+    def close(self) -> None:
+        """Close the archive and its file."""
+        self._archive.close()
+        if self._handle is not None:
+            self._handle.close()
+
+    def __enter__(self) -> SafeZip:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @staticmethod
     def _unreadable(path: Path, policy: Policy, start: bytes, exc: Exception) -> BrushlabError:
@@ -296,7 +318,7 @@ class SafeZip:
         return name in self._infos
 
     def size(self, name: str) -> int:
-        """Declared uncompressed size of member ``name``."""
+        """Return the declared uncompressed size of member ``name``."""
         return self._info(name).file_size
 
     def _info(self, name: str) -> zipfile.ZipInfo:
@@ -419,7 +441,7 @@ class SafeZip:
             if stream.count + nbytes != info.file_size:
                 raise self._bad(f"array {label!r} is {info.file_size} bytes, not its shape's")
             flat = np.empty(nbytes, np.uint8)
-            stream.read_exact(memoryview(flat))
+            stream.read_exact(flat.data)
             if stream.finish() != digest:
                 raise self._bad(f"array {label!r} does not match its sha256 checksum")
         if dtype.itemsize == 0:

@@ -30,7 +30,7 @@ def load_yaml(
     max_nodes: int = MAX_YAML_NODES,
     max_aliases: int = MAX_YAML_ALIASES,
 ) -> Any:
-    """Parse one YAML document into plain data, within size, node and alias budgets.
+    r"""Parse one YAML document into plain data, within size, node and alias budgets.
 
     Parameters
     ----------
@@ -51,10 +51,10 @@ def load_yaml(
 
     Examples
     --------
-    >>> load_yaml("a: [1, 2]\\nb: &x {c: 3}\\nd: *x\\n", where="demo")
+    >>> load_yaml("a: [1, 2]\nb: &x {c: 3}\nd: *x\n", where="demo")
     {'a': [1, 2], 'b': {'c': 3}, 'd': {'c': 3}}
-    >>> laughs = "a: &a [x, x, x, x, x, x, x, x, x]\\n" + "".join(
-    ...     f"{n}: &{n} [{', '.join(['*' + p] * 9)}]\\n" for p, n in zip("abcdefgh", "bcdefghi"))
+    >>> laughs = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    ...     f"{n}: &{n} [{', '.join(['*' + p] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi"))
     >>> load_yaml(laughs, where="laughs.yaml")
     Traceback (most recent call last):
     ...

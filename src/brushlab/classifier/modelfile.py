@@ -162,7 +162,9 @@ def _read_array(archive: SafeZip, name: Any, entry: Any) -> np.ndarray:
         raise POLICY.damaged(
             archive.path, f"array {name!r} listed in {_METADATA} is missing ({name}.npy)"
         )
-    return archive.read_array(f"{name}.npy", entry, kinds=_ARRAY_KINDS, label=name, document=_METADATA)
+    return archive.read_array(
+        f"{name}.npy", entry, kinds=_ARRAY_KINDS, label=name, document=_METADATA
+    )
 
 
 def read_model_file(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
