@@ -353,6 +353,7 @@ class ObjectClassifier:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ObjectClassifier:
         """Read an object classifier written by :meth:`save`."""
+        from brushlab.classifier.forest_arrays import check_model_fits
         from brushlab.classifier.modelfile import forest_from_arrays, read_model_file
 
         arrays, meta = read_model_file(path)
@@ -378,11 +379,12 @@ class ObjectClassifier:
             raise ModelFileError(
                 f"{path} is an object classifier file with incomplete metadata ({exc}); re-save it"
             ) from exc
-        if clf._model.n_features_in_ != len(clf.features or []):
-            raise ModelFileError(
-                f"{path} is damaged: its forest reads {clf._model.n_features_in_} features but "
-                f"it names {len(clf.features or [])}; re-save it"
-            )
+        check_model_fits(  # classes_ within 1..K, one feature per named measurement
+            clf._model,
+            n_classes=len(clf.class_names or []),
+            n_features=len(clf.features or []),
+            where=path,
+        )
         return clf
 
     def __repr__(self) -> str:
