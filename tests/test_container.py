@@ -243,8 +243,16 @@ def test_read_regular_file_caps_size(tmp_path):
 
 @pytest.mark.parametrize(
     "rel, expected",
-    [("a/b", "a/b"), ("./a/./b", "a/b"), ("a/", "a/"), ("..", None), ("a/../b", None),
-     ("/etc/passwd", None), ("C:/x", None), ("", None)],
+    [
+        ("a/b", "a/b"),
+        ("./a/./b", "a/b"),
+        ("a/", "a/"),
+        ("..", None),
+        ("a/../b", None),
+        ("/etc/passwd", None),
+        ("C:/x", None),
+        ("", None),
+    ],
 )
 def test_member_name(rel, expected):
     if expected is None:
