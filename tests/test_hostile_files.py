@@ -33,7 +33,7 @@ from brushlab.features import FeatureSet
 SRC = str(Path(brushlab.__file__).resolve().parents[1])
 BOMB_BYTES = 2**31  # 2 GiB of zeros in a ~2 MB zip
 MEMORY_CAP = 2 * 2**30  # address space of the child: reading the bomb whole cannot fit
-PEAK_MB = 700  # resident memory the child may reach (imports included)
+PEAK_MB = 500  # resident memory the child may reach: imports take ~260 MB, the bomb 2048
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -54,7 +54,9 @@ def _isolated(calls: dict[str, str], setup: str = "", *, timeout: float = 180) -
         f"resource.setrlimit(resource.RLIMIT_AS, ({MEMORY_CAP}, {MEMORY_CAP}))\n"
         "from brushlab.errors import BrushlabError\n"
         f"{textwrap.dedent(setup)}\nresults = {{}}\n{body}"
-        "results['_peak_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        # VmHWM, not ru_maxrss: the latter keeps the forked parent's peak across exec.
+        "status = open('/proc/self/status').read()\n"
+        "results['_peak_mb'] = int(status.split('VmHWM:')[1].split()[0]) / 1024\n"
         "print('RESULT' + json.dumps(results))\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])}
