@@ -20,6 +20,7 @@ import pandas as pd
 import xarray as xr
 
 from brushlab._core.backend import array_module
+from brushlab._core.threads import check_n_jobs
 from brushlab.errors import ClassifierError, LabelError, ModelFileError
 from brushlab.objects._common import SpacingLike, as_label_array, rewrap, unwrap
 from brushlab.objects._measure import measure
@@ -87,7 +88,7 @@ class ObjectClassifier:
         self.n_trees = int(n_trees)
         self.random_state = random_state
         self.class_weight = class_weight
-        self.n_jobs = n_jobs
+        self.n_jobs = check_n_jobs(n_jobs)  # not 100000 threads from a file
         self.training: dict[str, Any] = {}
         self._model: Any = None
 
