@@ -35,18 +35,17 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import json
 import os
 import re
 import shutil
 import time
 import uuid
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from brushlab._core.safe_yaml import MAX_YAML_BYTES as _MAX_YAML_BYTES
 from brushlab.errors import ModelFileError, RegistryError
 
 if TYPE_CHECKING:
@@ -70,7 +69,6 @@ __all__ = [
 COLUMNS = ("name", "type", "title", "classes", "features", "created", "description", "path")
 _NAME = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_\-. ]{0,99}$")
 _YAMLS = ("rdf.yaml", "bioimageio.yaml")
-_MAX_YAML_BYTES = 2**20
 _override: Path | None = None
 
 
@@ -136,53 +134,44 @@ def _entry(name: str, root: Path) -> Path:
 
 
 def _zip_yaml(path: Path) -> str | None:
+    from brushlab.bioimageio._package import open_package_zip
+
     try:
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            return next((y for y in _YAMLS if y in names), None)
-    except (zipfile.BadZipFile, OSError):
+        with open_package_zip(path, RegistryError) as archive:
+            return next((y for y in _YAMLS if y in archive), None)
+    except RegistryError:
         return None
 
 
 def _model_metadata(path: Path) -> dict[str, Any]:
-    """Read the JSON metadata of a model file, without reading its arrays."""
+    """Read the JSON metadata of a model file through the model-file reader, not its arrays."""
+    from brushlab.classifier.modelfile import read_model_metadata
+
     try:
-        with zipfile.ZipFile(path) as archive:
-            document = json.loads(archive.read("metadata.json").decode("utf-8"))
-    except (zipfile.BadZipFile, KeyError, OSError, UnicodeDecodeError, ValueError) as exc:
+        return read_model_metadata(path)
+    except ModelFileError as exc:
         raise RegistryError(f"{path} is not a readable brushlab model file ({exc})") from exc
-    meta = document.get("metadata") if isinstance(document, dict) else None
-    if document.get("format") != "brushlab-classifier" or not isinstance(meta, dict):
-        raise RegistryError(f"{path} is not a brushlab model file")
-    return meta
 
 
-def _yaml_text(path: Path) -> str:
+def _yaml_text(path: Path) -> bytes:
+    from brushlab._core.safe_paths import read_regular_file
+    from brushlab.bioimageio._package import open_package_zip
+
     if path.is_dir():
         file = next(path / y for y in _YAMLS if (path / y).is_file())
-        if file.stat().st_size > _MAX_YAML_BYTES:
-            raise RegistryError(f"{file} is implausibly large for a model description")
-        return file.read_text(encoding="utf-8")
-    with zipfile.ZipFile(path) as archive:
-        member = _zip_yaml(path)
-        if member is None or archive.getinfo(member).file_size > _MAX_YAML_BYTES:
+        what = "model description"
+        return read_regular_file(file, max_bytes=_MAX_YAML_BYTES, error=RegistryError, what=what)[0]
+    with open_package_zip(path, RegistryError) as archive:
+        member = next((y for y in _YAMLS if y in archive), None)
+        if member is None:
             raise RegistryError(f"{path} holds no readable rdf.yaml/bioimageio.yaml")
-        return archive.read(member).decode("utf-8")
+        return archive.read(member, max_bytes=_MAX_YAML_BYTES)
 
 
-def _parse_yaml(text: str) -> dict[str, Any]:
-    try:
-        import yaml
+def _parse_yaml(text: bytes) -> dict[str, Any]:
+    from brushlab._core.safe_yaml import load_yaml
 
-        data = yaml.safe_load(text)  # safe_load builds plain data only, never objects
-    except ImportError:  # pragma: no cover - PyYAML comes with dask and bokeh
-        data = {}
-        for line in text.splitlines():
-            match = re.match(r"^(name|description|type|format_version):\s*(.*)$", line)
-            if match:
-                data[match[1]] = match[2].strip().strip("'\"")
-    except Exception as exc:  # yaml.YAMLError and its relatives
-        raise RegistryError(f"the package's yaml cannot be parsed ({exc})") from exc
+    data = load_yaml(text, where="the package's yaml", error=RegistryError)
     return data if isinstance(data, dict) else {}
 
 
@@ -233,7 +222,7 @@ def list(*, folder: str | os.PathLike[str] | None = None) -> pd.DataFrame:  # no
     for name, path in _entries(root).items():
         try:
             rows.append(_row(name, path))
-        except (RegistryError, OSError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
+        except (RegistryError, OSError) as exc:
             rows.append(
                 dict.fromkeys(COLUMNS, "")
                 | {
@@ -396,7 +385,7 @@ def import_(
             raise RegistryError(f"{source} is a folder without rdf.yaml/bioimageio.yaml")
         _parse_yaml(_yaml_text(source))
         _place_tree(source, root, name, overwrite=overwrite)
-    elif zipfile.is_zipfile(source) and _zip_yaml(source) is not None:
+    elif source.is_file() and _zip_yaml(source) is not None:
         _parse_yaml(_yaml_text(source))
         if overwrite:
             _remove_other(root, name, keep=".zip")

@@ -5,67 +5,146 @@ never reaches the network (with IO checks on it would download any file given as
 a URL). The checks IO would have made on local files, brushlab makes itself with
 messages that say what to do: every referenced file present in the package,
 weights given by URL rejected (packages load offline) and the weights' sha256
-compared when the description gives one.
+compared when the description gives one. Files are read with brushlab's validated
+readers: zips through :class:`~brushlab._core.container.SafeZip` (no zip bombs),
+regular files only, every named file resolved inside the package (no zip slip),
+and the yaml through :func:`~brushlab._core.safe_yaml.load_yaml` (size cap, no alias
+bombs) before ``bioimageio.spec`` sees it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import warnings
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
+from brushlab._core.container import Policy, SafeZip, ZipLimits
+from brushlab._core.safe_paths import (
+    member_name,
+    open_regular_file,
+    read_regular_file,
+    resolve_inside,
+)
+from brushlab._core.safe_yaml import MAX_YAML_BYTES, load_yaml
 from brushlab.errors import ModelPackageError
 
-__all__ = ["PackageFiles", "LoadedPackage", "read_package", "SUPPORTED_WEIGHTS", "YAML_NAMES"]
+__all__ = [
+    "PackageFiles",
+    "LoadedPackage",
+    "read_package",
+    "open_package_zip",
+    "SUPPORTED_WEIGHTS",
+    "YAML_NAMES",
+    "POLICY",
+]
 
 YAML_NAMES = ("bioimageio.yaml", "rdf.yaml")
 SUPPORTED_WEIGHTS = ("onnx",)
 SUPPORTED_FORMATS = ("0.4", "0.5")
+_FIX = "download or export the whole package again"
+#: How package zips are read: weights up to 8 GiB, 16 GiB in all, no zip bombs.
+POLICY = Policy(
+    ModelPackageError,
+    noun="model package (.zip)",
+    short="model package",
+    fix=_FIX,
+    limits=ZipLimits(max_members=10_000, max_member_bytes=8 * 2**30, max_total_bytes=16 * 2**30),
+)
+
+
+def open_package_zip(path: str | os.PathLike[str], error: Any = ModelPackageError) -> SafeZip:
+    """Open a package ``.zip`` with the validated reader (``error``: the class to raise).
+
+    Examples
+    --------
+    >>> import tempfile, zipfile
+    >>> path = Path(tempfile.mkdtemp()) / "pkg.zip"
+    >>> with zipfile.ZipFile(path, "w") as archive:
+    ...     archive.writestr("rdf.yaml", "type: model")
+    >>> with open_package_zip(path) as archive:
+    ...     archive.names()
+    ['rdf.yaml']
+    """
+    policy = Policy(error, POLICY.noun, POLICY.short, _FIX, POLICY.limits)
+    return SafeZip.open(path, policy)
 
 
 @dataclass
 class PackageFiles:
-    """Files of a package, from a folder or a zip archive, addressed by relative path."""
+    """Files of a package, from a folder or a zip archive, addressed by relative path.
+
+    Every path the description names is resolved inside the package (``..``, absolute
+    paths and symbolic links that lead out are refused); only regular files are read.
+    """
 
     location: Path
     yaml_name: str
-    archive: zipfile.ZipFile | None = None
+    archive: SafeZip | None = None
 
     def _member(self, rel: str) -> str:
-        name = str(PurePosixPath(rel))
-        if name.startswith("./"):
-            name = name[2:]
-        return name
+        try:
+            return member_name(str(rel))
+        except ValueError as exc:
+            raise self._outside(rel, exc) from None
+
+    def _outside(self, rel: str, exc: Exception) -> ModelPackageError:
+        return ModelPackageError(
+            f"the model package {self.location} names the file {str(rel)!r}, which {exc}: "
+            "brushlab reads only files inside the package; the package is broken or "
+            "malicious, do not use it"
+        )
+
+    def _path(self, rel: str) -> Path:
+        try:
+            return resolve_inside(self.location, str(rel))
+        except ValueError as exc:
+            raise self._outside(rel, exc) from None
 
     def exists(self, rel: str) -> bool:
-        """Whether ``rel`` is in the package."""
+        """Whether ``rel`` is in the package (refused when it points outside)."""
         if self.archive is not None:
-            return self._member(rel) in self.archive.namelist()
-        return (self.location / rel).is_file()
+            return self._member(rel) in self.archive
+        return self._path(rel).is_file()
 
-    def read_bytes(self, rel: str) -> bytes:
-        """Contents of ``rel``; ModelPackageError when it is missing."""
+    def _missing(self, rel: str) -> ModelPackageError:
+        return ModelPackageError(
+            f"the model package {self.location} lists the file {rel!r} but does not contain "
+            "it: the package is incomplete; download or export the whole package again"
+        )
+
+    def read_hashed(self, rel: str, *, max_bytes: int | None = None) -> tuple[bytes, str]:
+        """Contents of ``rel`` and their sha256, read in chunks within the size limits."""
+        limit = POLICY.limits.max_member_bytes if max_bytes is None else max_bytes
         if not self.exists(rel):
-            raise ModelPackageError(
-                f"the model package {self.location} lists the file {rel!r} but does not contain "
-                "it: the package is incomplete; download or export the whole package again"
-            )
+            raise self._missing(rel)
         if self.archive is not None:
-            return self.archive.read(self._member(rel))
-        return (self.location / rel).read_bytes()
+            data = self.archive.read(self._member(rel), max_bytes=limit)
+            return data, hashlib.sha256(data).hexdigest()
+        return read_regular_file(
+            self._path(rel), max_bytes=limit, error=ModelPackageError, what="package file"
+        )
+
+    def read_bytes(self, rel: str, *, max_bytes: int | None = None) -> bytes:
+        """Contents of ``rel``; ModelPackageError when it is missing, outside or too large."""
+        return self.read_hashed(rel, max_bytes=max_bytes)[0]
 
     def local_path(self, rel: str, scratch: Path) -> Path:
         """Return a file system path of ``rel`` (extracted into ``scratch`` for a zip)."""
         if self.archive is None:
-            return self.location / rel
-        target = scratch / self._member(rel)
+            path = self._path(rel)
+            open_regular_file(path, error=ModelPackageError, what="package file").close()
+            return path
+        name = self._member(rel)
+        if name not in self.archive:
+            raise self._missing(rel)
+        target = resolve_inside(scratch, name)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(self.read_bytes(rel))
+        with open(target, "wb") as handle:
+            self.archive.copy_to(name, handle)
         return target
 
 
@@ -81,8 +160,8 @@ class LoadedPackage:
     warnings: list[str] = field(default_factory=list)
 
 
-def _find_yaml(path: Path) -> tuple[Path, str, zipfile.ZipFile | None]:
-    if not path.exists():
+def _find_yaml(path: Path) -> tuple[Path, str, SafeZip | None]:
+    if not os.path.lexists(path):
         raise ModelPackageError(
             f"no model package at {path}: give a folder or .zip holding rdf.yaml or "
             "bioimageio.yaml, or the yaml file itself"
@@ -97,9 +176,11 @@ def _find_yaml(path: Path) -> tuple[Path, str, zipfile.ZipFile | None]:
         raise ModelPackageError(
             f"{path} holds no rdf.yaml or bioimageio.yaml: it is not a model package"
         )
-    if zipfile.is_zipfile(path):
-        archive = zipfile.ZipFile(path)
-        names = archive.namelist()
+    with open_regular_file(path, error=ModelPackageError, what="model package") as handle:
+        is_zip = zipfile.is_zipfile(handle)
+    if is_zip:
+        archive = open_package_zip(path)
+        names = archive.names()
         for name in (*YAML_NAMES, *sorted(n for n in names if n.endswith(".bioimageio.yaml"))):
             if name in names:
                 return path, name, archive
@@ -116,15 +197,7 @@ def _find_yaml(path: Path) -> tuple[Path, str, zipfile.ZipFile | None]:
 
 
 def _parse_yaml(text: bytes, where: str) -> dict[str, Any]:
-    import yaml
-
-    try:
-        data = yaml.safe_load(io.BytesIO(text))
-    except yaml.YAMLError as exc:
-        raise ModelPackageError(
-            f"{where} is not valid YAML ({' '.join(str(exc).split())}): fix the file or "
-            "export the package again"
-        ) from exc
+    data = load_yaml(text, where=where, error=ModelPackageError)
     if not isinstance(data, dict):
         raise ModelPackageError(f"{where} does not hold a model description (a YAML mapping)")
     return data
@@ -192,10 +265,7 @@ def read_package(path: str | os.PathLike[str]) -> LoadedPackage:
     location, yaml_name, archive = _find_yaml(Path(path))
     files = PackageFiles(location, yaml_name, archive)
     where = f"{yaml_name} in {location}"
-    raw_bytes = (
-        archive.read(yaml_name) if archive is not None else (location / yaml_name).read_bytes()
-    )
-    raw = _parse_yaml(raw_bytes, where)
+    raw = _parse_yaml(files.read_bytes(yaml_name, max_bytes=MAX_YAML_BYTES), where)
     fmt = _check_kind(raw, where)
 
     from bioimageio.spec import InvalidDescr, load_description
@@ -233,11 +303,10 @@ def relative_source(source: Any, what: str) -> str:
 
 
 def check_local_file(files: PackageFiles, source: Any, sha256: Any, *, what: str) -> bytes:
-    """Read a referenced file and compare its sha256 with the description's, if any."""
+    """Read a referenced file (inside the package) and compare its sha256 with the description's."""
     rel = relative_source(source, what)
-    data = files.read_bytes(rel)
+    data, got = files.read_hashed(rel)
     if sha256 is not None:
-        got = hashlib.sha256(data).hexdigest()
         if got != str(sha256):
             raise ModelPackageError(
                 f"the {what} {rel!r} in {files.location} have sha256 {got}, the description "

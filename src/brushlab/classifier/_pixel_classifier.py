@@ -15,6 +15,7 @@ import numpy as np
 import xarray as xr
 
 from brushlab._core.backend import array_module, is_cupy, to_numpy
+from brushlab._core.threads import check_n_jobs, resolve_n_jobs
 from brushlab._core.tiling import iter_tiles, read_with_halo
 from brushlab.classifier.results import OUTPUTS, build_result
 from brushlab.errors import ClassifierError, ImageError, LabelError, ModelFileError
@@ -46,7 +47,8 @@ class PixelClassifier:
     max_depth, min_samples_leaf, max_features
         Passed to scikit-learn's ``RandomForestClassifier``.
     n_jobs : int, optional
-        Threads for features, fitting and prediction (all cores when None).
+        Threads for features, fitting and prediction (all cores when None; -1 all
+        cores, -2 all but one...); more than 4 per core (at least 32) is refused.
     tile_shape : sequence of int, optional
         Spatial tile for prediction; bounds peak memory. Results do not depend on it.
     device : {"auto", "cpu", "gpu"}, default "auto"
@@ -256,8 +258,17 @@ class PixelClassifier:
             n_jobs=self._threads(),
         )
 
+    @property
+    def n_jobs(self) -> int | None:
+        """Threads for features, fitting and prediction (None: all cores); checked when set."""
+        return self._n_jobs
+
+    @n_jobs.setter
+    def n_jobs(self, value: int | None) -> None:
+        self._n_jobs = check_n_jobs(value)
+
     def _threads(self) -> int:
-        return int(self.n_jobs) if self.n_jobs else (os.cpu_count() or 1)
+        return resolve_n_jobs(self.n_jobs)
 
     def _device_for(self, data: Any) -> str:
         if self.device == "auto":
@@ -548,6 +559,7 @@ class PixelClassifier:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> PixelClassifier:
         """Read a classifier written by :meth:`save`."""
+        from brushlab.classifier.forest_arrays import check_model_fits
         from brushlab.classifier.modelfile import forest_from_arrays, read_model_file
 
         arrays, meta = read_model_file(path)
@@ -566,12 +578,18 @@ class PixelClassifier:
             clf.n_channels = int(meta["n_channels"])
             clf.spatial_ndim = int(meta["spatial_ndim"])
             clf.training = dict(meta.get("training", {}))
+            if clf.spatial_ndim not in (2, 3) or not 1 <= clf.n_channels <= 4096:
+                raise ValueError(f"{clf.n_channels} channels, {clf.spatial_ndim}D")
+            n_features = clf.features.n_features(ndim=clf.spatial_ndim, n_channels=clf.n_channels)
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, ModelFileError):
                 raise
             raise ModelFileError(
                 f"{path} is a brushlab model file with incomplete metadata ({exc}); re-save it"
             ) from exc
+        check_model_fits(
+            clf._model, n_classes=len(clf.class_names), n_features=n_features, where=path
+        )
         return clf
 
 

@@ -20,7 +20,7 @@ from sklearn.tree._tree import NODE_DTYPE, Tree
 
 from brushlab.errors import ModelFileError
 
-__all__ = ["forest_to_arrays", "forest_from_arrays"]
+__all__ = ["forest_to_arrays", "forest_from_arrays", "check_model_fits"]
 
 _FORESTS: dict[str, tuple[type, type]] = {
     "RandomForestClassifier": (RandomForestClassifier, DecisionTreeClassifier),
@@ -179,6 +179,12 @@ def _node_fields(
                 f"load it, or {_RESAVE} and this scikit-learn"
             )
     value = _array(arrays, "value", "f", (total, n_classes))
+    # Leaf values are class fractions (counts before scikit-learn 1.4): a NaN or negative
+    # one would come out of predict_proba as a NaN or negative probability.
+    if not np.isfinite(value).all() or (value < 0).any():
+        raise _bad("array 'value' holds NaN, infinite or negative class fractions")
+    if np.isnan(fields["threshold"]).any():
+        raise _bad("array 'threshold' holds NaN split thresholds")
     # Each split must point forward inside its own tree and name a real feature: predict
     # follows these indices in compiled code, where a bad one reads outside the node array.
     tree_of = np.repeat(np.arange(sizes.size), sizes)
@@ -233,6 +239,13 @@ def forest_from_arrays(
     plain = all(isinstance(label, str | int | float) for label in labels)
     if n_features < 1 or n_classes < 1 or classes.shape != (n_classes,) or not plain:
         raise _bad(f"{n_features} features, {n_classes} classes, labels {labels!r}")
+    # Column j of predict_proba belongs to classes_[j], which scikit-learn keeps sorted and
+    # unique: a file that reorders them would hand each class another one's probabilities.
+    if classes.dtype.kind not in "biufU" or not np.all(classes[1:] > classes[:-1]):
+        raise _bad(
+            f"'classes_' {labels!r} are not unique and in increasing order, as scikit-learn "
+            "keeps them (probabilities would go to the wrong classes)"
+        )
     offsets, fields, value = _node_fields(arrays, meta, n_features, n_classes)
     depths, max_features = _entry(meta, "tree_max_depth", list), _entry(meta, "max_features_", int)
     if len(depths) != offsets.size - 1 or not all(isinstance(d, int) and d >= 0 for d in depths):
@@ -270,3 +283,63 @@ def forest_from_arrays(
     if isinstance(meta.get("feature_names_in_"), list):
         forest.feature_names_in_ = np.asarray(meta["feature_names_in_"], dtype=object)
     return forest
+
+
+def check_model_fits(
+    model: Any, *, n_classes: int, n_features: int, where: Any = "the model file"
+) -> None:
+    """Check a loaded classifier against the metadata it was saved with.
+
+    brushlab trains on class ids 1..K and reads column ``j`` of ``predict_proba`` as class
+    ``classes_[j]``; the features come from the saved feature set. Any estimator with
+    ``classes_`` and ``n_features_in_`` (a forest, a boosted model) is checked the same way.
+
+    Parameters
+    ----------
+    model : fitted classifier
+        With ``classes_`` and ``n_features_in_``.
+    n_classes : int
+        Number of class names in the metadata (K).
+    n_features : int
+        Features the saved feature set computes for the saved channels and dims.
+    where : str or path
+        The file, for messages.
+
+    Raises
+    ------
+    ModelFileError
+        Naming the field (``classes_`` or ``n_features_in_``) that does not fit.
+
+    Examples
+    --------
+    >>> from sklearn.ensemble import RandomForestClassifier
+    >>> X, y = np.random.default_rng(0).random((20, 3)), np.arange(20) % 2 + 1
+    >>> forest = RandomForestClassifier(n_estimators=2).fit(X, y)
+    >>> check_model_fits(forest, n_classes=2, n_features=3)
+    >>> check_model_fits(forest, n_classes=2, n_features=5)
+    Traceback (most recent call last):
+    ...
+    brushlab.errors.ModelFileError: the model file is damaged: its 'n_features_in_' is 3 ...
+    """
+    classes = np.asarray(getattr(model, "classes_", []))
+    ids = classes.astype(np.float64) if classes.dtype.kind in "biuf" else None
+    fits = (
+        ids is not None
+        and ids.size >= 1
+        and np.all(ids == np.round(ids))
+        and np.all(ids[1:] > ids[:-1])
+        and ids[0] >= 1
+        and ids[-1] <= n_classes
+    )
+    if not fits:
+        raise ModelFileError(
+            f"{where} is damaged: its 'classes_' {classes.tolist()!r} are not increasing class "
+            f"ids within 1..{n_classes} (one per class name), so its probabilities would go to "
+            f"the wrong classes; {_RESAVE}"
+        )
+    found = getattr(model, "n_features_in_", None)
+    if found != n_features:
+        raise ModelFileError(
+            f"{where} is damaged: its 'n_features_in_' is {found} but its feature set computes "
+            f"{n_features} features for the saved channels and dims; {_RESAVE}"
+        )

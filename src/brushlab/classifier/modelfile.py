@@ -16,32 +16,28 @@ are re-exported here.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import io
 import json
-import math
 import os
 import re
-import tempfile
-import zipfile
-import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from brushlab._core.container import NpyContainerWriter, Policy, SafeZip, ZipLimits
 from brushlab.classifier.forest_arrays import _RESAVE, forest_from_arrays, forest_to_arrays
 from brushlab.errors import ModelFileError
 
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "POLICY",
     "forest_to_arrays",
     "forest_from_arrays",
     "write_model_file",
     "read_model_file",
+    "read_model_metadata",
 ]
 
 FORMAT_NAME = "brushlab-classifier"
@@ -51,19 +47,14 @@ _METADATA = "metadata.json"
 _ARRAY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")  # becomes a zip member name
 _ARRAY_KINDS = "biufcSU"  # plain data: no Python objects, no structured records
 _MAX_METADATA_BYTES = 64 * 2**20
-_NPY_HEADER_SLACK = 2**16  # a .npy member is its raw data plus a header smaller than this
-_NPY_HEADERS = {
-    (1, 0): np.lib.format.read_array_header_1_0,
-    (2, 0): np.lib.format.read_array_header_2_0,
-}
-_MAGIC = {  # what a file that is not a zip container seems to be
-    b"\x80": "a Python pickle (pickle/joblib files can run code when loaded: never load them)",
-    b"\x93NUMPY": "a single NumPy .npy array",
-    b"\x89HDF": "an HDF5 file",
-    b"II*\x00": "a TIFF image",
-    b"MM\x00*": "a TIFF image",
-    b"\x89PNG": "a PNG image",
-}
+#: How model files are read: a forest of 1000 deep trees is a few GiB at most.
+POLICY = Policy(
+    ModelFileError,
+    noun="brushlab model file",
+    short="model file",
+    fix=_RESAVE,
+    limits=ZipLimits(max_members=10_000, max_member_bytes=4 * 2**30, max_total_bytes=8 * 2**30),
+)
 
 
 def write_model_file(
@@ -91,6 +82,15 @@ def write_model_file(
     ModelFileError
         If an array holds Python objects, a name is unusable, the metadata is not JSON or
         the destination folder does not exist.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "tiny.brushlab"
+    >>> _ = write_model_file(path, {"w": np.arange(3.0)}, {"note": "demo"})
+    >>> arrays, meta = read_model_file(path)
+    >>> arrays["w"].tolist(), meta
+    ([0.0, 1.0, 2.0], {'note': 'demo'})
     """
     path = Path(path)
     checked = {}
@@ -115,98 +115,25 @@ def write_model_file(
             f"cannot save the metadata: it is not plain JSON ({exc}); use dicts with str keys, "
             "lists, str, int, finite float, bool and None"
         ) from exc
-    if not path.parent.is_dir():
-        raise ModelFileError(f"cannot write {path}: folder {path.parent} does not exist; create it")
-    mode = path.stat().st_mode & 0o777 if path.is_file() else 0o644
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            # Level 1: a third of level 6's time for a 100-tree forest, 20% larger.
-            with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-                manifest = {}
-                for name, array in checked.items():
-                    buffer = io.BytesIO()
-                    np.save(buffer, array, allow_pickle=False)
-                    archive.writestr(f"{name}.npy", buffer.getvalue())
-                    digest = hashlib.sha256(buffer.getvalue()).hexdigest()
-                    shape = list(array.shape)
-                    manifest[name] = {"dtype": array.dtype.str, "shape": shape, "sha256": digest}
-                document = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION}
-                document.update(arrays=manifest, metadata=dict(metadata))
-                archive.writestr(_METADATA, json.dumps(document, indent=1, allow_nan=False))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, mode)  # mkstemp creates it readable by its owner only
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+    with NpyContainerWriter.create(path, POLICY) as writer:
+        manifest = {name: writer.add_array(f"{name}.npy", a) for name, a in checked.items()}
+        document = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION}
+        document.update(arrays=manifest, metadata=dict(metadata))
+        writer.add_json(_METADATA, document)
     return path
 
 
-def _damaged(path: Path, what: str) -> ModelFileError:
-    return ModelFileError(f"{path} is damaged: {what}; {_RESAVE}")
-
-
-def _read_array(archive: zipfile.ZipFile, path: Path, name: Any, entry: Any) -> np.ndarray:
-    try:
-        dtype, shape = np.dtype(entry["dtype"]), tuple(int(n) for n in entry["shape"])
-        digest = str(entry["sha256"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise _damaged(path, f"{_METADATA} describes array {name!r} badly ({exc!r})") from exc
-    if not isinstance(name, str) or not _ARRAY_NAME.match(name) or min(shape, default=0) < 0:
-        raise _damaged(path, f"{_METADATA} lists an invalid array {name!r} of shape {shape}")
-    refused = ModelFileError(
-        f"{path}: array {name!r} is stored as Python objects, which only unpickling can load, "
-        "and unpickling can run arbitrary code, so brushlab refuses it. The file was not written "
-        f"by brushlab or was tampered with: do not use it; {_RESAVE}"
-    )
-    if dtype.hasobject:
-        raise refused
-    if f"{name}.npy" not in archive.namelist():
-        raise _damaged(path, f"array {name!r} listed in {_METADATA} is missing ({name}.npy)")
-    info = archive.getinfo(f"{name}.npy")
-    nbytes = dtype.itemsize * math.prod(shape)
-    if info.file_size > nbytes + _NPY_HEADER_SLACK:
-        raise _damaged(path, f"array {name!r} is {info.file_size} bytes, too many for its shape")
-    data = archive.read(info)
-    if hashlib.sha256(data).hexdigest() != digest:
-        raise _damaged(path, f"array {name!r} does not match its sha256 checksum in {_METADATA}")
-    stream = io.BytesIO(data)
-    try:
-        version = np.lib.format.read_magic(stream)
-        if version not in _NPY_HEADERS:
-            raise ValueError(f".npy format version {version} is not one brushlab writes")
-        header_shape, _, header_dtype = _NPY_HEADERS[version](stream)
-    except (ValueError, EOFError) as exc:
-        raise _damaged(path, f"array {name!r} is not a readable .npy array ({exc})") from exc
-    if header_dtype.hasobject:
-        raise refused
-    if header_dtype != dtype or tuple(header_shape) != shape or len(data) < nbytes:
-        found = f"{header_dtype} {tuple(header_shape)}"
-        raise _damaged(path, f"array {name!r} holds {found}, {_METADATA} says {dtype} {shape}")
-    stream.seek(0)
-    try:
-        return np.load(stream, allow_pickle=False)
-    except (ValueError, EOFError, OSError) as exc:
-        raise _damaged(path, f"array {name!r} cannot be read ({exc})") from exc
-
-
-def _read_container(archive: zipfile.ZipFile, path: Path) -> tuple[dict[str, np.ndarray], dict]:
-    names = archive.namelist()
-    if _METADATA not in names:
+def _document(archive: SafeZip) -> dict[str, Any]:
+    path, names = archive.path, archive.names()
+    if _METADATA not in archive:
         npz = bool(names) and all(name.endswith(".npy") for name in names)
         raise ModelFileError(
             f"{path} is {'a NumPy .npz archive' if npz else 'a zip file'} that is not a brushlab "
             f"classifier (it has no {_METADATA}); open a model file saved by brushlab"
         )
-    if archive.getinfo(_METADATA).file_size > _MAX_METADATA_BYTES:
-        raise _damaged(path, f"its {_METADATA} is implausibly large")
-    try:
-        document = json.loads(archive.read(_METADATA).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise _damaged(path, f"its {_METADATA} is not valid JSON ({exc})") from exc
+    if archive.size(_METADATA) > _MAX_METADATA_BYTES:
+        raise POLICY.damaged(path, f"its {_METADATA} is implausibly large")
+    document = archive.read_json(_METADATA, max_bytes=_MAX_METADATA_BYTES)
     found = document.get("format") if isinstance(document, dict) else None
     if found != FORMAT_NAME:
         raise ModelFileError(
@@ -216,7 +143,7 @@ def _read_container(archive: zipfile.ZipFile, path: Path) -> tuple[dict[str, np.
         )
     version = document.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise _damaged(path, f"its format_version is {version!r}")
+        raise POLICY.damaged(path, f"its format_version is {version!r}")
     if version > FORMAT_VERSION:
         raise ModelFileError(
             f"{path} was written by a newer brushlab (format {version}); this brushlab reads "
@@ -224,9 +151,20 @@ def _read_container(archive: zipfile.ZipFile, path: Path) -> tuple[dict[str, np.
         )
     manifest, metadata = document.get("arrays"), document.get("metadata", {})
     if not isinstance(manifest, dict) or not isinstance(metadata, dict):
-        raise _damaged(path, f"its {_METADATA} lacks the 'arrays' or 'metadata' mapping")
-    arrays = {name: _read_array(archive, path, name, entry) for name, entry in manifest.items()}
-    return arrays, metadata
+        raise POLICY.damaged(path, f"its {_METADATA} lacks the 'arrays' or 'metadata' mapping")
+    return document
+
+
+def _read_array(archive: SafeZip, name: Any, entry: Any) -> np.ndarray:
+    if not isinstance(name, str) or not _ARRAY_NAME.match(name):
+        raise POLICY.damaged(archive.path, f"{_METADATA} lists an invalid array {name!r}")
+    if f"{name}.npy" not in archive:
+        raise POLICY.damaged(
+            archive.path, f"array {name!r} listed in {_METADATA} is missing ({name}.npy)"
+        )
+    return archive.read_array(
+        f"{name}.npy", entry, kinds=_ARRAY_KINDS, label=name, document=_METADATA
+    )
 
 
 def read_model_file(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -235,7 +173,7 @@ def read_model_file(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray]
     Parameters
     ----------
     path : str or path-like
-        The model file.
+        The model file (a regular file: pipes and devices are refused).
 
     Returns
     -------
@@ -247,33 +185,36 @@ def read_model_file(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray]
     Raises
     ------
     ModelFileError
-        If the file is missing, not a zip container, damaged, foreign, from a newer brushlab,
-        or holds an array that would need pickle (such arrays are never unpickled).
+        If the file is missing, not a regular file, not a zip container, damaged, a zip
+        bomb, foreign, from a newer brushlab, or holds an array that would need pickle
+        (such arrays are never unpickled).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "m.brushlab"
+    >>> _ = write_model_file(path, {"a": np.ones(2, np.uint8)}, {})
+    >>> read_model_file(path)[0]["a"].tolist()
+    [1, 1]
     """
-    path = Path(path)
-    if not path.exists():
-        raise ModelFileError(f"model file not found: {path}; check the path (cwd: {Path.cwd()})")
-    if path.is_dir():
-        raise ModelFileError(f"{path} is a folder, not a model file; pass the file inside it")
-    start = b""
-    try:
-        with open(path, "rb") as handle:
-            start = handle.read(8)
-            handle.seek(0)
-            with zipfile.ZipFile(handle) as archive:
-                return _read_container(archive, path)
-    except PermissionError as exc:
-        raise ModelFileError(
-            f"cannot read {path}: permission denied; check its permissions"
-        ) from exc
-    except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError) as exc:
-        if start.startswith(b"PK"):
-            raise ModelFileError(
-                f"{path} is damaged or not a brushlab model file: its zip container cannot be "
-                f"read ({exc}); the file may be truncated or corrupted: {_RESAVE}"
-            ) from exc
-        seems = next((f"; it looks like {w}" for m, w in _MAGIC.items() if start.startswith(m)), "")
-        raise ModelFileError(
-            f"{path} is damaged or not a brushlab model file (not a zip container{seems}); "
-            f"open a model file saved by brushlab, or {_RESAVE}"
-        ) from exc
+    with SafeZip.open(path, POLICY) as archive:
+        document = _document(archive)
+        arrays = {
+            name: _read_array(archive, name, entry) for name, entry in document["arrays"].items()
+        }
+        return arrays, document.get("metadata", {})
+
+
+def read_model_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and validate a model file's metadata only, without reading its arrays.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "m.brushlab"
+    >>> _ = write_model_file(path, {"a": np.ones(2)}, {"kind": "demo"})
+    >>> read_model_metadata(path)
+    {'kind': 'demo'}
+    """
+    with SafeZip.open(path, POLICY) as archive:
+        return dict(_document(archive).get("metadata", {}))

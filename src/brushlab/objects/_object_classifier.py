@@ -20,6 +20,7 @@ import pandas as pd
 import xarray as xr
 
 from brushlab._core.backend import array_module
+from brushlab._core.threads import check_n_jobs
 from brushlab.errors import ClassifierError, LabelError, ModelFileError
 from brushlab.objects._common import SpacingLike, as_label_array, rewrap, unwrap
 from brushlab.objects._measure import measure
@@ -87,7 +88,7 @@ class ObjectClassifier:
         self.n_trees = int(n_trees)
         self.random_state = random_state
         self.class_weight = class_weight
-        self.n_jobs = n_jobs
+        self.n_jobs = check_n_jobs(n_jobs)  # not 100000 threads from a file
         self.training: dict[str, Any] = {}
         self._model: Any = None
 
@@ -353,6 +354,7 @@ class ObjectClassifier:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ObjectClassifier:
         """Read an object classifier written by :meth:`save`."""
+        from brushlab.classifier.forest_arrays import check_model_fits
         from brushlab.classifier.modelfile import forest_from_arrays, read_model_file
 
         arrays, meta = read_model_file(path)
@@ -378,11 +380,12 @@ class ObjectClassifier:
             raise ModelFileError(
                 f"{path} is an object classifier file with incomplete metadata ({exc}); re-save it"
             ) from exc
-        if clf._model.n_features_in_ != len(clf.features or []):
-            raise ModelFileError(
-                f"{path} is damaged: its forest reads {clf._model.n_features_in_} features but "
-                f"it names {len(clf.features or [])}; re-save it"
-            )
+        check_model_fits(  # classes_ within 1..K, one feature per named measurement
+            clf._model,
+            n_classes=len(clf.class_names or []),
+            n_features=len(clf.features or []),
+            where=path,
+        )
         return clf
 
     def __repr__(self) -> str:

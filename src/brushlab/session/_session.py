@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
+from brushlab._core.threads import resolve_n_jobs
 from brushlab.classifier import PixelClassifier
 from brushlab.errors import ClassifierError, ImageError, LabelError
 from brushlab.features import FeatureSet
@@ -96,7 +97,7 @@ class Session(SessionPersistence, LabelVerbs, LabelEditor):
         except TypeError as exc:
             raise ClassifierError(f"classifier_params: {exc}") from exc
         self.classifier_params = params
-        self.n_threads = int(params.get("n_jobs") or os.cpu_count() or 1)
+        self.n_threads = resolve_n_jobs(params.get("n_jobs"))  # checked by PixelClassifier
         self.precompute = bool(precompute)
         self._classifier: PixelClassifier | None = None
         self._results: dict[tuple[int, tuple[int, ...]], xr.Dataset] = {}
