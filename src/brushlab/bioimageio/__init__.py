@@ -25,7 +25,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from brushlab.bioimageio._discover import ModelSummary, discover, discover_frame
+from brushlab.bioimageio._discover import (
+    ModelSummary,
+    discover,
+    discover_frame,
+    is_package,
+    package_yaml,
+    summarize,
+)
 from brushlab.bioimageio._model import BioimageioModel, ModelTestReport, load_model
 from brushlab.classifier.exporters import register_exporter
 
@@ -36,8 +43,11 @@ __all__ = [
     "discover",
     "discover_frame",
     "export_bioimageio",
+    "is_package",
     "load_model",
+    "package_yaml",
     "run_model_overlay",
+    "summarize",
 ]
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from brushlab.errors import ModelPackageError
 
-__all__ = ["ModelSummary", "discover", "discover_frame"]
+__all__ = ["ModelSummary", "discover", "discover_frame", "is_package", "package_yaml", "summarize"]
 
 
 @dataclass(frozen=True)
@@ -35,29 +35,72 @@ class ModelSummary:
         return not self.error
 
 
+def is_package(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a Model Zoo package: a folder or ``.zip`` holding its yaml at the top.
+
+    The one test of what counts as a package, for :func:`discover` and the model registry.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> is_package(tempfile.mkdtemp())
+    False
+    """
+    from brushlab.bioimageio._package import find_yaml
+
+    path = Path(path)
+    if not (path.is_dir() or (path.is_file() and path.suffix.lower() == ".zip")):
+        return False
+    try:
+        _, _, archive = find_yaml(path)
+    except ModelPackageError:
+        return False
+    if archive is not None:
+        archive.close()
+    return True
+
+
+def package_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read the package's yaml, parsed safely (size and alias caps) but not validated.
+
+    Raises
+    ------
+    ModelPackageError
+        When there is no readable yaml.
+    """
+    from brushlab.bioimageio._package import read_yaml
+
+    return read_yaml(Path(path))
+
+
 def _candidates(folder: Path) -> list[Path]:
-    from brushlab.bioimageio._package import YAML_NAMES
-
-    found: list[Path] = []
-    for entry in sorted(folder.iterdir()):
-        if entry.is_dir() and (
-            any((entry / n).is_file() for n in YAML_NAMES) or any(entry.glob("*.bioimageio.yaml"))
-        ):
-            found.append(entry)
-        elif entry.is_file() and entry.suffix.lower() == ".zip":
-            found.append(entry)
-    return found
+    return [entry for entry in sorted(folder.iterdir()) if is_package(entry)]
 
 
-def _summary(path: Path) -> ModelSummary:
+def summarize(path: str | os.PathLike[str]) -> ModelSummary:
+    """Describe one package without running it; ``error`` says why brushlab cannot run it.
+
+    Name and description come from the validated description, or from the bare yaml when
+    validation fails (so a listing still shows what the package is).
+    """
     from brushlab.bioimageio._model import BioimageioModel
     from brushlab.bioimageio._package import read_package
 
+    path = Path(path)
     try:
         pkg = read_package(path)
         model = BioimageioModel(pkg)  # checks axes and processing; no session yet
-    except ModelPackageError as exc:
-        return ModelSummary(path.name, str(path), "", "", (), (), (), str(exc))
+    except (ModelPackageError, ImportError) as exc:
+        error = str(exc)
+        if isinstance(exc, ImportError):
+            error = f"{exc}: install the Model Zoo extra, pip install 'brushlab[dl]'"
+        try:
+            raw = package_yaml(path)
+        except ModelPackageError:
+            raw = {}
+        name = str(raw.get("name", path.name))
+        return ModelSummary(name, str(path), str(raw.get("description", "")), "", (), (), (),
+                            error)
     return ModelSummary(
         name=model.name,
         path=str(path),
@@ -95,7 +138,7 @@ def discover(folder: str | os.PathLike[str]) -> list[ModelSummary]:
         raise ModelPackageError(
             f"{root} is not a folder: give the folder that holds model packages"
         )
-    return [_summary(p) for p in _candidates(root)]
+    return [summarize(p) for p in _candidates(root)]
 
 
 def discover_frame(folder: str | os.PathLike[str]) -> Any:

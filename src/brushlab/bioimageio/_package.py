@@ -36,6 +36,8 @@ __all__ = [
     "PackageFiles",
     "LoadedPackage",
     "read_package",
+    "read_yaml",
+    "find_yaml",
     "open_package_zip",
     "SUPPORTED_WEIGHTS",
     "YAML_NAMES",
@@ -160,7 +162,8 @@ class LoadedPackage:
     warnings: list[str] = field(default_factory=list)
 
 
-def _find_yaml(path: Path) -> tuple[Path, str, SafeZip | None]:
+def find_yaml(path: Path) -> tuple[Path, str, SafeZip | None]:
+    """Where a package's yaml is: (folder or zip, yaml name, the open zip or None)."""
     if not os.path.lexists(path):
         raise ModelPackageError(
             f"no model package at {path}: give a folder or .zip holding rdf.yaml or "
@@ -262,7 +265,7 @@ def read_package(path: str | os.PathLike[str]) -> LoadedPackage:
         Missing or malformed yaml, unknown format, no ONNX weights, invalid
         description, weights missing, given by URL, or with a wrong sha256.
     """
-    location, yaml_name, archive = _find_yaml(Path(path))
+    location, yaml_name, archive = find_yaml(Path(path))
     files = PackageFiles(location, yaml_name, archive)
     where = f"{yaml_name} in {location}"
     raw = _parse_yaml(files.read_bytes(yaml_name, max_bytes=MAX_YAML_BYTES), where)
@@ -289,6 +292,18 @@ def read_package(path: str | os.PathLike[str]) -> LoadedPackage:
         raise ModelPackageError(f"{where} has no ONNX weights after conversion to format 0.5")
     weights = check_local_file(files, onnx_entry.source, onnx_entry.sha256, what="ONNX weights")
     return LoadedPackage(descr, files, raw, fmt, weights, caught)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read and parse a package's yaml (size and alias caps), without validating it."""
+    location, yaml_name, archive = find_yaml(path)
+    try:
+        files = PackageFiles(location, yaml_name, archive)
+        where = f"{yaml_name} in {location}"
+        return _parse_yaml(files.read_bytes(yaml_name, max_bytes=MAX_YAML_BYTES), where)
+    finally:
+        if archive is not None:
+            archive.close()
 
 
 def relative_source(source: Any, what: str) -> str:
