@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -106,7 +107,8 @@ def assemble(
     dims = [d for d in img.dims if d != "c"]
     if found is not None:
         proba, names = found
-        unique = [n if names.count(n) == 1 else f"{n} {i}" for i, n in enumerate(names)]
+        counts = Counter(names)  # not names.count(): O(n^2) for 65535 classes
+        unique = [n if counts[n] == 1 else f"{n} {i}" for i, n in enumerate(names)]
         for name, arr in derive_outputs(proba, OUTPUTS).items():
             ds[name] = (["class", *dims] if name == "probabilities" else dims, arr)
         ds = ds.assign_coords({"class": unique})

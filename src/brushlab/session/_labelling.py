@@ -184,7 +184,9 @@ class LabelEditor:
             k = len(self._classes)
             if k >= MAX_CLASSES:
                 raise LabelError(f"at most {MAX_CLASSES} classes fit in uint16 labels")
-            text = check_name(name if name is not None else self._free_name(), self.class_names)
+            text = check_name(
+                name if name is not None else self._free_name(), set(self.class_names)
+            )
             hex_colour = parse_colour(colour) if colour is not None else PALETTE[k % len(PALETTE)]
             self._classes.append(LabelClass(text, hex_colour))
             if k + 1 > 255 and self._entries and self._entries[0].labels.dtype == np.uint8:
@@ -464,8 +466,8 @@ class LabelEditor:
         return np.dtype(np.uint8 if len(self._classes) <= 255 else np.uint16)
 
     def _free_name(self) -> str:
-        n = len(self._classes) + 1
-        while f"class {n}" in self.class_names:
+        n, taken = len(self._classes) + 1, set(self.class_names)
+        while f"class {n}" in taken:
             n += 1
         return f"class {n}"
 
