@@ -266,7 +266,15 @@ def _prepare_output(target: Path, layout: OutputLayout, run: Mapping[str, Any], 
                 raise BrushlabError(
                     f"{target} exists and is not a brushlab blockwise output; choose another "
                     "output path, or pass overwrite=True (--overwrite) to replace it")
-            diff = _differences(info.get("run", {}), run)
+            old_run = info.get("run", {})
+            if (isinstance(old_run, dict) and old_run.get("source") == run.get("source")
+                    and old_run.get("source_fingerprint") != run.get("source_fingerprint")):
+                raise BrushlabError(
+                    f"the source {run.get('source')} changed since {target} was started (its "
+                    "sampled pixels, size or modification time differ), so the chunks already "
+                    "written are stale: pass overwrite=True (--overwrite) to predict it anew, "
+                    "or choose another output")
+            diff = _differences(old_run, run)
             if diff:
                 state = "complete" if info.get("status") == "complete" else "unfinished"
                 raise BrushlabError(

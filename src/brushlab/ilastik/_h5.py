@@ -114,14 +114,14 @@ def check_stored_inside(f: h5py.File, path: Path) -> None:
         if not isinstance(top, h5py.Group):
             continue
 
-        def visit(name: str, link: Any, top: h5py.Group = top) -> None:
+        found: list[tuple[str, Any]] = []  # raising inside h5py's visit callback breaks it
+        top.visititems_links(lambda name, link, out=found: out.append((name, link)))
+        for name, link in found:
             where = f"{top.name}/{name}"
             _check_link(link, where, path)
             obj = top.get(name)
             if isinstance(obj, h5py.Dataset):
                 _check_dataset(obj, where, path)
-
-        top.visititems_links(visit)
 
 
 def numbers(ds: Any, path: Path) -> np.ndarray:

@@ -397,7 +397,7 @@ def label_values(block: np.ndarray, max_label: int, path: Path, where: str) -> n
         bad = low if low < 0 else high if high > max_label else None
     if bad is not None:
         raise ProjectError(
-            f"{path}: {where} holds the label value {bad!r}; ilastik labels are whole numbers "
+            f"{path}: {where} holds the label value {np.asarray(bad).item()!r}; ilastik labels are whole numbers "
             f"0..{max_label} (0 = unlabelled, then one per class). The project is damaged: "
             "open an intact copy, or delete that label block in ilastik and save again"
         )
