@@ -141,7 +141,16 @@ def import_ilastik(
             features = _features(f, path)
         except BrushlabError:
             raise
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError, OSError) as exc:
+        except (
+            KeyError,
+            TypeError,
+            ValueError,
+            IndexError,
+            AttributeError,
+            OSError,
+            RuntimeError,
+            SystemError,  # h5py, when a damaged heap breaks a link traversal
+        ) as exc:
             # h5py reports damaged objects this way; the checks above name known fields
             raise ProjectError(
                 f"{path} is a damaged ilastik project ({type(exc).__name__}: {exc}); open it "
@@ -396,8 +405,9 @@ def label_values(block: np.ndarray, max_label: int, path: Path, where: str) -> n
         low, high = block.min(), block.max()
         bad = low if low < 0 else high if high > max_label else None
     if bad is not None:
+        value = np.asarray(bad).item()
         raise ProjectError(
-            f"{path}: {where} holds the label value {np.asarray(bad).item()!r}; ilastik labels are whole numbers "
+            f"{path}: {where} holds the label value {value!r}; ilastik labels are whole numbers "
             f"0..{max_label} (0 = unlabelled, then one per class). The project is damaged: "
             "open an intact copy, or delete that label block in ilastik and save again"
         )
