@@ -481,3 +481,45 @@ def test_source_fingerprint_samples_and_stamps(tmp_path):
     in_memory = source_fingerprint(open_source(image))
     assert in_memory["files"] is None
     assert in_memory["sample_sha256"] != source_fingerprint(open_source(image + 1))["sample_sha256"]
+
+
+# -- root cause 13: damaged ilastik fields ---------------------------------------------------
+def _replace(name: str, value):
+    def edit(f):
+        attrs = dict(f[name].attrs)
+        del f[name]
+        f.create_dataset(name, data=value)
+        f[name].attrs.update(attrs)
+    return edit
+
+
+def _delete(name: str):
+    def edit(f):
+        del f[name]
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        (_delete("Input Data/infos/lane0000/Raw Data/datasetId"), "Raw Data/datasetId is missing"),
+        (_replace("Input Data/infos/lane0000/Raw Data/datasetId", b"../x"), "datasetId '../x'"),
+        (_replace("Input Data/infos/lane0000/Raw Data/location", np.arange(3)), "location holds"),
+        (_delete("Input Data/infos"), "no 'Input Data/infos'"),
+        (_replace("Input Data/infos", np.arange(3)), "not a group of lanes"),
+        (_replace("PixelClassification/LabelColors", np.arange(4)), "LabelColors holds"),
+        (_replace("PixelClassification/LabelColors", np.full((2, 3), np.nan)), "LabelColors"),
+        (_replace("PixelClassification/LabelSets/labels000", np.arange(3)),
+         "labels000 is not a group of label blocks"),
+        (_replace("FeatureSelections/Scales", np.array([b"a", b"b"])), "Scales holds"),
+        (_replace("FeatureSelections/SelectionMatrix", np.ones(42, bool)), "selection matrix"),
+        (_replace("Input Data/local_data/00000000-dataset", np.zeros((40, 48, 1), "S2")),
+         "not numbers"),
+    ],
+)
+def test_damaged_ilastik_fields_raise_project_error(tmp_path, edit, named):
+    ilp = embedded_ilp(tmp_path)
+    with h5py.File(ilp, "a") as f:
+        edit(f)
+    with pytest.raises(ProjectError, match=named):
+        import_ilastik(ilp, precompute=False)

@@ -142,7 +142,10 @@ def predict_blockwise(
     overwrite : bool, default False
         Replace an existing output (a Zarr store) with a fresh run. When False, an
         existing output of the same arguments is resumed (or returned as it is when
-        complete), and any other existing path is an error.
+        complete), and any other existing path is an error. The same arguments
+        include the source's content fingerprint (sampled pixels, file sizes and
+        modification times; see ``brushlab.blockwise._fingerprint``): an output
+        of a source that changed since is refused, not resumed.
     estimate : bool, default False
         Run nothing: time one sample chunk and return a :class:`BlockwiseEstimate`
         (expected wall time, output size, memory per worker).

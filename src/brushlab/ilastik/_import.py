@@ -135,9 +135,10 @@ def import_ilastik(
         try:
             check_stored_inside(f, path)
             _check_workflow(f, path)
-            names = _label_names(f, path)
-            lanes = _lanes(f, path, relinks, folders, len(names) if names else MAX_LABEL)
-            classes = _classes(f, path, lanes, names)
+            label_names = _label_names(f, path)
+            top = len(label_names) if label_names else MAX_LABEL
+            lanes = _lanes(f, path, relinks, folders, top)
+            classes = _classes(f, path, lanes, label_names)
             features = _features(f, path)
         except BrushlabError:
             raise
@@ -434,13 +435,13 @@ def _classes(
     colours: list[Any] = []
     if isinstance(pc, h5py.Group) and names:
         if "LabelColors" in pc and not pc["LabelColors"].attrs.get("isEmpty", False):
-            rgb = numbers(pc["LabelColors"], path)
-            if rgb.size % 3 or not np.isfinite(rgb).all():
+            stored = numbers(pc["LabelColors"], path)
+            if stored.size % 3 or not np.isfinite(stored).all():
                 raise ProjectError(
-                    f"{path}: /PixelClassification/LabelColors holds {rgb.shape} values, not "
+                    f"{path}: /PixelClassification/LabelColors holds {stored.shape} values, not "
                     "finite (r, g, b) triples; the project is damaged"
                 )
-            colours = rgb.reshape(-1, 3).tolist()
+            colours = stored.reshape(-1, 3).tolist()
     top = max((int(lane["labels"].max()) for lane in lanes), default=0)
     names = names + [f"Label {i}" for i in range(len(names) + 1, max(top, len(names), 2) + 1)]
     out = []
