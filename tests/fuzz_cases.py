@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 LOADERS = ("model", "project", "ilastik", "package", "rdf", "tiff", "png", "npy", "h5")
-CASE_SECONDS = 20  # a case running longer counts as a hang
+CASE_SECONDS = 10  # a case running longer counts as a hang
 
 HOSTILE: list[Any] = [
     None, True, 0, -1, 1, 2, 3, 255, 65535, 65536, 2**31, 2**63, -(2**63), 1.5, -0.0, 1e308,
