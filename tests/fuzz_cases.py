@@ -75,10 +75,13 @@ def build_seeds(seeds: Path) -> dict[str, Path]:
     session = brushlab.Session(
         np.random.default_rng(1).random((20, 24)).astype(np.float32),
         classes=["a", "b"],
+        features=brushlab.FeatureSet({"gaussian": [1.0]}),
+        classifier_params={"n_trees": 2, "random_state": 0},
         precompute=False,
     )
     session.paint(0, [(3, 3), (3, 12)], "a", radius=1)
     session.paint(0, [(15, 3), (15, 20)], "b", radius=1)
+    session.train()  # the project then holds a classifier member too
     out["project"] = session.save(seeds / "project.blproj")
     session.close()
     data = np.random.default_rng(2).random((40, 48, 1)).astype(np.float32)

@@ -271,7 +271,8 @@ def _prepare_output(target: Path, layout: OutputLayout, run: Mapping[str, Any], 
                     "output path, or pass overwrite=True (--overwrite) to replace it")
             old_run = info.get("run", {})
             if (isinstance(old_run, dict) and old_run.get("source") == run.get("source")
-                    and old_run.get("source_fingerprint") != run.get("source_fingerprint")):
+                    and "source_fingerprint" in old_run
+                    and old_run["source_fingerprint"] != run.get("source_fingerprint")):
                 raise BrushlabError(
                     f"the source {run.get('source')} changed since {target} was started (its "
                     "sampled pixels, size or modification time differ), so the chunks already "
