@@ -166,6 +166,12 @@ def _set(keys, value):
         (["classifier"], 12, "'classifier' is int"),
         (["training_history"], {"x": 1}, "'training_history' is dict"),
         (["view_state"], [1], "'view_state' is list"),
+        (["members", "labels/000.npy", "shape"], [float("inf")], r"shape is \[inf\]"),
+        (["members", "labels/000.npy", "shape"], [16, -16], r"members\['labels/000.npy'\].shape"),
+        (["members", "labels/000.npy", "dtype"], "|O", "not a numeric dtype"),
+        (["members", "labels/000.npy", "dtype"], "qq", "not a numeric dtype"),
+        (["members", "labels/000.npy", "sha256"], 5, "sha256' is int"),
+        (["members", "labels/000.npy"], [], r"members\['labels/000.npy'\] is list"),
     ],
 )
 def test_damaged_project_fields_raise_project_error(tmp_path, keys, value, named):

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from brushlab.errors import FeatureError, ProjectError
 from brushlab.features import FeatureSet
 
@@ -67,11 +69,11 @@ def _get(
 ) -> Any:
     if key not in doc:
         if default is ...:
-            raise _bad(path, f"{name!r}", "is missing")
+            raise _bad(path, f"'{name}'", "is missing")
         return default
     value = doc[key]
     if not isinstance(value, kind) or isinstance(value, bool) and bool not in _kinds(kind):
-        raise _bad(path, f"{name!r}", f"is {type(value).__name__} {value!r:.80}")
+        raise _bad(path, f"'{name}'", f"is {type(value).__name__} {value!r:.80}")
     return value
 
 
@@ -107,6 +109,7 @@ def checked_document(doc: dict[str, Any], path: Path) -> ProjectDocument:
     ...
     brushlab.errors.ProjectError: p.blproj is damaged: in project.json, 'features' is int 1...
     """
+    _check_members(_get(doc, "members", dict, path, "members"), path)
     features_doc = _get(doc, "features", dict, path, "features")
     try:
         features = FeatureSet.from_dict(features_doc)
@@ -142,6 +145,34 @@ def checked_document(doc: dict[str, Any], path: Path) -> ProjectDocument:
         training_history=list(_get(doc, "training_history", list, path, "training_history", [])),
         view_state=dict(_get(doc, "view_state", dict, path, "view_state", {})),
     )
+
+
+def _check_members(members: dict[str, Any], path: Path) -> None:
+    """Check the member table (dtype, shape, sha256, bytes) before any member is read."""
+    for name, entry in members.items():
+        where = f"members[{name!r}]"
+        if not isinstance(entry, dict):
+            raise _bad(path, where, f"is {type(entry).__name__}, not an object")
+        sha = _get(entry, "sha256", str, path, f"{where}.sha256")
+        if len(sha) != 64 or not all(c in "0123456789abcdef" for c in sha):
+            raise _bad(path, f"{where}.sha256", f"is {sha!r:.80}, not a sha256 digest")
+        if "bytes" in entry:
+            size = _get(entry, "bytes", int, path, f"{where}.bytes")
+            if not 0 <= size < _MAX_DIM:
+                raise _bad(path, f"{where}.bytes", f"is {size}")
+            continue
+        dtype = _get(entry, "dtype", str, path, f"{where}.dtype")
+        shape = _get(entry, "shape", list, path, f"{where}.shape")
+        try:
+            kind = np.dtype(dtype).kind
+        except (TypeError, ValueError):
+            kind = "?"
+        if kind not in "biuf":
+            raise _bad(path, f"{where}.dtype", f"is {dtype!r:.40}, not a numeric dtype")
+        if not all(
+            isinstance(n, int) and not isinstance(n, bool) and 0 <= n < _MAX_DIM for n in shape
+        ):
+            raise _bad(path, f"{where}.shape", f"is {shape!r:.80}")
 
 
 def _image(item: Any, i: int, path: Path) -> ImageEntry:
