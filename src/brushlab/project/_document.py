@@ -104,7 +104,7 @@ def checked_document(doc: dict[str, Any], path: Path) -> ProjectDocument:
     Examples
     --------
     >>> from pathlib import Path
-    >>> checked_document({"features": 1}, Path("p.blproj"))  # doctest: +ELLIPSIS
+    >>> checked_document({"members": {}, "features": 1}, Path("p.blproj"))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     brushlab.errors.ProjectError: p.blproj is damaged: in project.json, 'features' is int 1...
