@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -108,7 +109,8 @@ def assemble(
     ds = xr.Dataset({name: arr for name, arr in data.items() if name not in OUTPUTS})
     if found is not None:
         proba, names = found
-        unique = [n if names.count(n) == 1 else f"{n} {i}" for i, n in enumerate(names)]
+        counts = Counter(names)  # not names.count(): O(n^2) for 65535 classes
+        unique = [n if counts[n] == 1 else f"{n} {i}" for i, n in enumerate(names)]
         ds = ds.merge(build_result(proba, class_names=unique, dims=dims))
         ds.attrs["probabilities_from"] = source
         frame_dims = [d for d in dims if d not in ("z", "y", "x")]

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from brushlab.blockwise._fingerprint import source_fingerprint
 from brushlab.classifier import OUTPUTS, PixelClassifier, load_classifier
 from brushlab.classifier._pixel_classifier import DEFAULT_TILE
 from brushlab.errors import BrushlabError, ClassifierError, ImageError
@@ -334,6 +335,7 @@ def run_spec(clf: PixelClassifier, src: Source, job: Job) -> dict[str, Any]:
         "source": src.identity,
         "source_sizes": {str(d): int(n) for d, n in src.image.sizes.items()},
         "source_dtype": str(src.image.dtype),
+        "source_fingerprint": source_fingerprint(src),
         "roi": {d: [o, o + n] for d, o, n in zip(layout.spatial_dims, layout.offset,
                                                  layout.shape)},
         "chunks": list(layout.chunks),

@@ -141,7 +141,10 @@ def predict_blockwise(
     overwrite : bool, default False
         Replace an existing output (a Zarr store) with a fresh run. When False, an
         existing output of the same arguments is resumed (or returned as it is when
-        complete), and any other existing path is an error.
+        complete), and any other existing path is an error. The same arguments
+        include the source's content fingerprint (sampled pixels, file sizes and
+        modification times; see ``brushlab.blockwise._fingerprint``): an output
+        of a source that changed since is refused, not resumed.
     estimate : bool, default False
         Run nothing: time one sample chunk and return a :class:`BlockwiseEstimate`
         (expected wall time, output size, memory per worker).
@@ -265,7 +268,16 @@ def _prepare_output(target: Path, layout: OutputLayout, run: Mapping[str, Any], 
                 raise BrushlabError(
                     f"{target} exists and is not a brushlab blockwise output; choose another "
                     "output path, or pass overwrite=True (--overwrite) to replace it")
-            diff = _differences(info.get("run", {}), run)
+            old_run = info.get("run", {})
+            if (isinstance(old_run, dict) and old_run.get("source") == run.get("source")
+                    and "source_fingerprint" in old_run
+                    and old_run["source_fingerprint"] != run.get("source_fingerprint")):
+                raise BrushlabError(
+                    f"the source {run.get('source')} changed since {target} was started (its "
+                    "sampled pixels, size or modification time differ), so the chunks already "
+                    "written are stale: pass overwrite=True (--overwrite) to predict it anew, "
+                    "or choose another output")
+            diff = _differences(old_run, run)
             if diff:
                 state = "complete" if info.get("status") == "complete" else "unfinished"
                 raise BrushlabError(

@@ -6,7 +6,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import xarray as xr
 
 from brushlab._core.backend import array_module
@@ -14,6 +13,12 @@ from brushlab._core.tiling import iter_tiles, read_with_halo
 from brushlab.errors import FeatureError
 from brushlab.features._eigen import symmetric_eigenvalues
 from brushlab.features._gaussian import gaussian_derivatives, kernel_radius
+from brushlab.features._limits import (
+    _MIN_SIGMA_DERIVATIVE,
+    _check_sigma,
+    _check_truncate,
+    _expand,
+)
 from brushlab.io import split_frames
 
 __all__ = ["FeatureSet", "FAMILIES", "ILASTIK_SCALES"]
@@ -40,7 +45,6 @@ _ALIASES = {
     "hog": "hessian_of_gaussian_eigenvalues",
 }
 ILASTIK_SCALES: tuple[float, ...] = (0.3, 0.7, 1.0, 1.6, 3.5, 5.0, 10.0)
-_MIN_SIGMA_DERIVATIVE = 0.5  # below, derivative kernels sample too few points to mean anything
 _DOG_RATIO = 0.66
 _ST_OUTER_RATIO = 0.5
 _EIGEN_FAMILIES = ("structure_tensor_eigenvalues", "hessian_of_gaussian_eigenvalues")
@@ -72,7 +76,9 @@ class FeatureSet:
         For 3D images, filter each z slice on its own (all scales when True, or
         the listed scales), as ilastik's "compute in 2D".
     truncate : float, default 4.0
-        Kernel radius in standard deviations (as ``scipy.ndimage``).
+        Kernel radius in standard deviations (as ``scipy.ndimage``), in
+        ``(0, 8]``. Sigmas lie in ``(0, 64]`` (at least 0.5 for derivative
+        families).
 
     Notes
     -----
@@ -108,7 +114,14 @@ class FeatureSet:
     ) -> None:
         pairs = selection.items() if isinstance(selection, Mapping) else selection
         chosen: set[_Feature] = set()
-        for family, sigmas in _expand(pairs):
+        try:
+            expanded = list(_expand(pairs))
+        except (TypeError, ValueError) as exc:
+            raise FeatureError(
+                "a feature selection is {family: [sigma, ...]} or (family, sigma) pairs with "
+                f"numeric sigmas; got {selection!r} ({exc})"
+            ) from exc
+        for family, sigmas in expanded:
             name = _ALIASES.get(family, family)
             if name not in FAMILIES:
                 raise FeatureError(
@@ -124,10 +137,13 @@ class FeatureSet:
                 frozenset(f.sigma for f in self._features) if compute_in_2d else frozenset()
             )
         else:
-            self._in_2d = frozenset(float(s) for s in compute_in_2d)
-        if not truncate > 0:
-            raise FeatureError(f"truncate must be positive, got {truncate}")
-        self.truncate = float(truncate)
+            try:
+                self._in_2d = frozenset(float(s) for s in compute_in_2d)
+            except (TypeError, ValueError) as exc:
+                raise FeatureError(
+                    f"compute_in_2d is True/False or a list of sigmas, not {compute_in_2d!r}"
+                ) from exc
+        self.truncate = _check_truncate(truncate)
 
     # -- presets ---------------------------------------------------------------
     @classmethod
@@ -421,8 +437,12 @@ class FeatureSet:
                 compute_in_2d=[float(s) for s in data.get("compute_in_2d", [])],
                 truncate=float(data.get("truncate", 4.0)),
             )
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise FeatureError(f"not a FeatureSet description: {data!r}") from exc
+        except FeatureError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise FeatureError(
+                f"not a FeatureSet description ({type(exc).__name__}: {exc}): {data!r:.300}"
+            ) from exc
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, FeatureSet) and self.to_dict() == other.to_dict()
@@ -433,25 +453,6 @@ class FeatureSet:
     def __repr__(self) -> str:
         parts = ", ".join(f"{k}: {v}" for k, v in self.selection.items())
         return f"FeatureSet({{{parts}}}, n_features_2d={self.n_features(ndim=2)})"
-
-
-def _expand(pairs: Iterable[Any]) -> Iterable[tuple[str, list[float]]]:
-    for item in pairs:
-        family, sigmas = item
-        if isinstance(sigmas, (int, float)):
-            sigmas = [sigmas]
-        yield str(family), [float(s) for s in sigmas]
-
-
-def _check_sigma(family: str, sigma: float) -> float:
-    if not np.isfinite(sigma) or sigma <= 0:
-        raise FeatureError(f"sigma must be a positive number, got {sigma} for {family}")
-    if family != "gaussian_smoothing" and sigma < _MIN_SIGMA_DERIVATIVE:
-        raise FeatureError(
-            f"{family} needs sigma >= {_MIN_SIGMA_DERIVATIVE} (got {sigma}): derivative filters "
-            "at smaller scales see too few pixels; use it for gaussian_smoothing only"
-        )
-    return float(sigma)
 
 
 def derivative_orders(

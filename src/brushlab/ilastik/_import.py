@@ -30,10 +30,19 @@ import h5py
 import numpy as np
 import xarray as xr
 
-from brushlab.errors import BrushlabError, ProjectError
+from brushlab.errors import BrushlabError, FeatureError, ProjectError
 from brushlab.features import FeatureSet
 from brushlab.ilastik._features import IlastikImportWarning, feature_set
-from brushlab.ilastik._h5 import axis_keys, axis_spacing, numbers, parse_slicing, string, strings
+from brushlab.ilastik._h5 import (
+    axis_keys,
+    axis_spacing,
+    check_stored_inside,
+    field,
+    numbers,
+    parse_slicing,
+    string,
+    strings,
+)
 
 if TYPE_CHECKING:
     from brushlab.session import Session
@@ -42,6 +51,7 @@ __all__ = ["import_ilastik"]
 
 PathLike = str | os.PathLike[str]
 WORKFLOW = "Pixel Classification"
+MAX_LABEL = 65535  # labels are uint16
 _DEFAULT_COLOURS = [
     (255, 0, 0),
     (0, 255, 0),
@@ -97,8 +107,10 @@ def import_ilastik(
     ------
     ProjectError
         If the file is not HDF5, not an ilastik project, of another workflow
-        (Object Classification, Autocontext...), from ilastik 0.5, damaged, or a
-        raw data file cannot be found (the message names the paths tried).
+        (Object Classification, Autocontext...), from ilastik 0.5, damaged (the
+        message names the field), or a raw data file cannot be found (the message
+        names the paths tried); also if the parts read hold HDF5 links, virtual
+        datasets or datasets with external storage, which could read other files.
 
     Examples
     --------
@@ -120,10 +132,31 @@ def import_ilastik(
             f"{path} is not a readable ilastik project: not an HDF5 file, or truncated ({exc})"
         ) from exc
     with handle as f:
-        _check_workflow(f, path)
-        lanes = _lanes(f, path, relinks, folders)
-        classes = _classes(f, path, lanes)
-        features = _features(f, path)
+        try:
+            check_stored_inside(f, path)
+            _check_workflow(f, path)
+            label_names = _label_names(f, path)
+            top = len(label_names) if label_names else MAX_LABEL
+            lanes = _lanes(f, path, relinks, folders, top)
+            classes = _classes(f, path, lanes, label_names)
+            features = _features(f, path)
+        except BrushlabError:
+            raise
+        except (
+            KeyError,
+            TypeError,
+            ValueError,
+            IndexError,
+            AttributeError,
+            OSError,
+            RuntimeError,
+            SystemError,  # h5py, when a damaged heap breaks a link traversal
+        ) as exc:
+            # h5py reports damaged objects this way; the checks above name known fields
+            raise ProjectError(
+                f"{path} is a damaged ilastik project ({type(exc).__name__}: {exc}); open it "
+                "in ilastik and save it again, or use an intact copy"
+            ) from exc
     session = Session(
         None, classes=classes, features=features, precompute=precompute, **session_options
     )
@@ -169,17 +202,21 @@ def _check_workflow(f: h5py.File, path: Path) -> None:
 
 # -- images -------------------------------------------------------------------------------
 def _lanes(
-    f: h5py.File, path: Path, relinks: dict[str, Path], folders: list[Path]
+    f: h5py.File, path: Path, relinks: dict[str, Path], folders: list[Path], max_label: int
 ) -> list[dict[str, Any]]:
-    infos = f["Input Data/infos"]
+    infos = field(f, "Input Data/infos", path)
+    if not isinstance(infos, h5py.Group):
+        raise ProjectError(f"{path}: /Input Data/infos is not a group of lanes")
     lanes: list[dict[str, Any]] = []
     for lane_name in sorted(infos, key=_index_of):
         group = infos[lane_name]
+        if not isinstance(group, h5py.Group):
+            raise ProjectError(f"{path}: lane {group.name} is not a group")
         info = group if "location" in group else group.get("Raw Data")
         if not isinstance(info, h5py.Group) or "location" not in info:
             raise ProjectError(f"{path}: lane {lane_name!r} has no raw data")
         data, keys, spacing, source = _raw(f, info, path, relinks, folders, lane_name)
-        image, squeezed = _canonical(data, keys, spacing, source)
+        image, squeezed = _canonical(data, keys, spacing, source, path)
         nick = string(info["nickname"], path) if "nickname" in info else ""
         lanes.append(
             {
@@ -195,7 +232,7 @@ def _lanes(
         shape = tuple(n for d, n in lane["image"].sizes.items() if d != "c")
         lane["labels"] = np.zeros(shape, np.uint16)
         if i < len(groups):
-            _read_labels(label_sets[groups[i]], lane, path)
+            _read_labels(label_sets[groups[i]], lane, path, max_label)
     return lanes
 
 
@@ -212,26 +249,26 @@ def _raw(
     folders: list[Path],
     lane: str,
 ) -> tuple[np.ndarray, str, dict[str, float], str]:
-    location = string(info["location"], path)
+    location = string(field(info, "location", path), path)
     tags = string(info["axistags"], path) if "axistags" in info else None
     if tags is None and "axisorder" in info:
         axes = [{"key": k} for k in string(info["axisorder"], path)]
         tags = json.dumps({"axes": axes})
     if location == "ProjectInternal":
-        dataset_id = string(info["datasetId"], path)
-        local = f.get(f"Input Data/local_data/{dataset_id}")
-        if local is None:
+        dataset_id = string(field(info, "datasetId", path), path)
+        if not dataset_id or "/" in dataset_id or dataset_id in (".", ".."):
+            raise ProjectError(f"{path}: {lane} has the datasetId {dataset_id!r}, not a name")
+        local_data = f.get("Input Data/local_data")
+        if not isinstance(local_data, h5py.Group) or dataset_id not in local_data:
             raise ProjectError(f"{path} is damaged: the embedded data of {lane} is missing")
+        local = field(local_data, dataset_id, path)
         tags = local.attrs.get("axistags", tags)
         data = numbers(local, path)
         source = f"{path}/Input Data/local_data/{dataset_id}"
     elif location == "FileSystem":
-        stored = string(info["filePath"], path)
-        if (
-            os.pathsep in stored
-            or "*" in stored
-            or ("fromstack" in info and bool(info["fromstack"][()]))
-        ):
+        stored = string(field(info, "filePath", path), path)
+        stack = "fromstack" in info and bool(numbers(info["fromstack"], path).any())
+        if os.pathsep in stored or "*" in stored or stack:
             raise ProjectError(
                 f"{path}: {lane} reads an image stack ({stored!r}); brushlab imports single "
                 "files: combine the stack into one TIFF and relink it"
@@ -286,11 +323,14 @@ def _read_file(file: Path, tags: str | None, project: Path) -> np.ndarray:
 
 
 def _canonical(
-    data: np.ndarray, keys: str, spacing: dict[str, float], source: str
+    data: np.ndarray, keys: str, spacing: dict[str, float], source: str, path: Path
 ) -> tuple[xr.DataArray, list[str]]:
     from brushlab.io import as_image
 
-    image = as_image(xr.DataArray(data, dims=list(keys), attrs={"spacing": spacing}))
+    try:
+        image = as_image(xr.DataArray(data, dims=list(keys), attrs={"spacing": spacing}))
+    except BrushlabError as exc:
+        raise ProjectError(f"{path}: the raw data {source} is not a usable image: {exc}") from exc
     squeezed = [str(d) for d in ("t", "z") if d in image.dims and image.sizes[d] == 1]
     if squeezed:
         image = image.isel({d: 0 for d in squeezed})
@@ -299,9 +339,11 @@ def _canonical(
 
 
 # -- labels ---------------------------------------------------------------------------------
-def _read_labels(group: h5py.Group, lane: dict[str, Any], path: Path) -> None:
+def _read_labels(group: Any, lane: dict[str, Any], path: Path, max_label: int) -> None:
     labels: np.ndarray = lane["labels"]
     dims = [str(d) for d in lane["image"].dims if d != "c"]
+    if not isinstance(group, h5py.Group):
+        raise ProjectError(f"{path}: {group.name} is not a group of label blocks")
     for block_name in group:
         item = group[block_name]
         ds = item["data"] if isinstance(item, h5py.Group) and "data" in item else item
@@ -309,7 +351,7 @@ def _read_labels(group: h5py.Group, lane: dict[str, Any], path: Path) -> None:
         slicing = parse_slicing(item.attrs.get("blockSlice", ""), path, where)
         tags = item.attrs.get("axistags")
         keys = axis_keys(tags, path, where) if tags is not None else lane["keys"]
-        block = numbers(ds, path)
+        block = label_values(numbers(ds, path), max_label, path, where)
         if "c" not in keys and block.ndim == len(keys) + 1:
             keys += "c"  # ilastik appends a channel axis to label arrays
         if len(keys) != block.ndim or len(slicing) != block.ndim:
@@ -341,16 +383,65 @@ def _read_labels(group: h5py.Group, lane: dict[str, Any], path: Path) -> None:
             raise ProjectError(f"{path}: {where} lies outside its image ({exc})") from exc
 
 
+def label_values(block: np.ndarray, max_label: int, path: Path, where: str) -> np.ndarray:
+    """Check a label block (whole numbers 0..``max_label``) and return it as uint16.
+
+    Raises
+    ------
+    ProjectError
+        Naming the block and the first bad value: NaN or infinite, fractional,
+        negative, or above the number of classes (65535 without label names).
+    """
+    if block.dtype.kind == "b" or block.size == 0:
+        return block.astype(np.uint16)
+    bad: Any = None
+    if block.dtype.kind == "f":
+        finite = np.isfinite(block)
+        if not finite.all():
+            bad = block[~finite].flat[0]
+        else:
+            frac = block != np.floor(block)
+            bad = block[frac].flat[0] if frac.any() else None
+    if bad is None:
+        low, high = block.min(), block.max()
+        bad = low if low < 0 else high if high > max_label else None
+    if bad is not None:
+        value = np.asarray(bad).item()
+        raise ProjectError(
+            f"{path}: {where} holds the label value {value!r}; ilastik labels are whole numbers "
+            f"0..{max_label} (0 = unlabelled, then one per class). The project is damaged: "
+            "open an intact copy, or delete that label block in ilastik and save again"
+        )
+    return block.astype(np.uint16)
+
+
 # -- classes and features -----------------------------------------------------------------------
-def _classes(f: h5py.File, path: Path, lanes: list[dict[str, Any]]) -> list[tuple[str, str]]:
+def _label_names(f: h5py.File, path: Path) -> list[str]:
     pc = f.get("PixelClassification")
-    names: list[str] = []
+    if not isinstance(pc, h5py.Group) or "LabelNames" not in pc:
+        return []
+    if pc["LabelNames"].attrs.get("isEmpty", False):
+        return []
+    names = strings(pc["LabelNames"], path)
+    if len(names) > MAX_LABEL:
+        raise ProjectError(f"{path}: {len(names)} label names, more than {MAX_LABEL} classes")
+    return names
+
+
+def _classes(
+    f: h5py.File, path: Path, lanes: list[dict[str, Any]], names: list[str]
+) -> list[tuple[str, str]]:
+    pc = f.get("PixelClassification")
     colours: list[Any] = []
-    if isinstance(pc, h5py.Group) and "LabelNames" in pc:
-        if not pc["LabelNames"].attrs.get("isEmpty", False):
-            names = strings(pc["LabelNames"], path)
+    if isinstance(pc, h5py.Group) and names:
         if "LabelColors" in pc and not pc["LabelColors"].attrs.get("isEmpty", False):
-            colours = numbers(pc["LabelColors"], path).reshape(-1, 3).tolist()
+            stored = numbers(pc["LabelColors"], path)
+            if stored.size % 3 or not np.isfinite(stored).all():
+                raise ProjectError(
+                    f"{path}: /PixelClassification/LabelColors holds {stored.shape} values, not "
+                    "finite (r, g, b) triples; the project is damaged"
+                )
+            colours = stored.reshape(-1, 3).tolist()
     top = max((int(lane["labels"].max()) for lane in lanes), default=0)
     names = names + [f"Label {i}" for i in range(len(names) + 1, max(top, len(names), 2) + 1)]
     out = []
@@ -370,10 +461,10 @@ def _features(f: h5py.File, path: Path) -> FeatureSet:
             stacklevel=4,
         )
         return FeatureSet.default()
-    ids = strings(group["FeatureIds"], path)
-    scales = [float(s) for s in numbers(group["Scales"], path).ravel()]
-    matrix = numbers(group["SelectionMatrix"], path)
-    if matrix.shape != (len(ids), len(scales)):
+    ids = strings(field(group, "FeatureIds", path), path)
+    scales = [float(s) for s in numbers(field(group, "Scales", path), path).ravel()]
+    matrix = numbers(field(group, "SelectionMatrix", path), path)
+    if matrix.ndim != 2 or matrix.shape != (len(ids), len(scales)):
         raise ProjectError(
             f"{path}: the feature selection matrix is {matrix.shape}, but there are "
             f"{len(ids)} features and {len(scales)} scales"
@@ -381,4 +472,10 @@ def _features(f: h5py.File, path: Path) -> FeatureSet:
     in_2d = None
     if "ComputeIn2d" in group:
         in_2d = [bool(v) for v in numbers(group["ComputeIn2d"], path).ravel()]
-    return feature_set(ids, scales, matrix, in_2d)
+    try:
+        return feature_set(ids, scales, matrix, in_2d)
+    except FeatureError as exc:
+        raise ProjectError(
+            f"{path}: the feature selection (FeatureSelections/Scales {scales}) cannot be "
+            f"used: {exc}"
+        ) from exc

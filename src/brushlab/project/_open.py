@@ -13,6 +13,7 @@ import numpy as np
 import xarray as xr
 
 from brushlab.errors import BrushlabError, ClassifierError, ProjectError, ProjectWarning
+from brushlab.project._document import ImageEntry, checked_document
 from brushlab.project._format import ProjectReader, damaged
 from brushlab.project._save import pixel_digest
 
@@ -77,43 +78,36 @@ def open_project(
     >>> again.class_names, again.view_state
     (['a', 'b'], {'brush_size': 4})
     """
-    from brushlab.features import FeatureSet
     from brushlab.session import Session
 
     relinks = {str(k): Path(v) for k, v in (relink or {}).items()}
     folders = [Path(p) for p in search_paths]
     with ProjectReader.open(path) as reader:
-        doc = reader.document
-        try:
-            features = FeatureSet.from_dict(doc["features"])
-            classes = [(c["name"], c["colour"]) for c in doc["classes"]]
-            params = {
-                **dict(doc.get("classifier_params", {})),
-                **session_options.pop("classifier_params", {}),
-            }
-            entries = list(doc["images"])
-        except (KeyError, TypeError, ValueError, BrushlabError) as exc:
-            raise damaged(reader.path, f"its settings are incomplete ({exc})") from exc
-        images = [_load_image(reader, e, relinks, folders) for e in entries]
-        labels = [reader.array(str(e["labels"])) for e in entries]
-        model = reader.file_bytes(doc["classifier"]) if doc.get("classifier") else None
-    session = Session(
-        None,
-        classes=classes,
-        features=features,
-        classifier_params=params,
-        precompute=precompute,
-        **session_options,
-    )
-    for entry, image, lab in zip(entries, images, labels):
-        index = session.add_image(image, name=str(entry["name"]))
-        if lab.any():
-            session.import_labels(index, lab)
+        doc = checked_document(reader.document, reader.path)
+        params = {**doc.classifier_params, **session_options.pop("classifier_params", {})}
+        images = [_load_image(reader, e, relinks, folders) for e in doc.images]
+        labels = [reader.array(e.labels) for e in doc.images]
+        model = reader.file_bytes(doc.classifier) if doc.classifier else None
+    try:
+        session = Session(
+            None,
+            classes=doc.classes,
+            features=doc.features,
+            classifier_params=params,
+            precompute=precompute,
+            **session_options,
+        )
+        for entry, image, lab in zip(doc.images, images, labels):
+            index = session.add_image(image, name=entry.name)
+            if lab.any():
+                session.import_labels(index, lab)
+    except BrushlabError as exc:  # classes, images or labels that do not fit together
+        raise damaged(reader.path, f"its content is inconsistent ({exc})") from exc
     session.clear_undo_history()  # opening is not an edit: nothing to undo
     if model is not None:
         _restore_classifier(session, model, reader.path)
-    session.training_history = list(doc.get("training_history", []))
-    session.view_state = dict(doc.get("view_state", {}))
+    session.training_history = doc.training_history
+    session.view_state = doc.view_state
     return session
 
 
@@ -139,25 +133,17 @@ def _restore_classifier(session: Session, model: bytes, path: Path) -> None:
 
 
 def _load_image(
-    reader: ProjectReader, entry: dict[str, Any], relinks: dict[str, Path], folders: list[Path]
+    reader: ProjectReader, checked: ImageEntry, relinks: dict[str, Path], folders: list[Path]
 ) -> xr.DataArray:
-    try:
-        dims, shape = [str(d) for d in entry["dims"]], [int(n) for n in entry["shape"]]
-        attrs = {
-            "spacing": dict(entry.get("spacing", {})),
-            "unit": str(entry.get("unit", "pixel")),
-            "source": str(entry.get("source", "array")),
-        }
-    except (KeyError, TypeError, ValueError) as exc:
-        raise damaged(reader.path, f"an image is described badly ({exc})") from exc
-    if entry.get("embedded"):
-        data = reader.array(str(entry["array"]))
+    entry, dims, shape, attrs = checked.raw, checked.dims, checked.shape, checked.attrs
+    if checked.embedded:
+        data = reader.array(str(checked.array))
         if list(data.shape) != shape:
-            raise damaged(reader.path, f"image {entry['name']!r} has shape {data.shape}")
+            raise damaged(reader.path, f"image {checked.name!r} has shape {data.shape}")
         return xr.DataArray(data, dims=dims, attrs=attrs)
     file = _find(entry, reader.path, relinks, folders)
     image = _read_referenced(file, dims, shape, entry)
-    if entry.get("sha256") and pixel_digest(image.data) != entry["sha256"]:
+    if checked.sha256 and pixel_digest(image.data) != checked.sha256:
         warnings.warn(
             f"image {entry['name']!r} at {file} has the saved shape but other pixels than when "
             "the project was saved: check that the labels still fit it",

@@ -71,11 +71,15 @@ def parse_colour(colour: Any) -> str:
 
 
 def check_name(name: Any, existing: Iterable[str]) -> str:
-    """Return ``name`` stripped, or raise LabelError if empty or already taken."""
+    """Return ``name`` stripped, or raise LabelError if empty or already taken.
+
+    ``existing`` may be a set (checked in O(1)); other iterables are scanned once.
+    """
     if not isinstance(name, str) or not name.strip():
         raise LabelError(f"a class name must be a non-empty string, got {name!r}")
     text = name.strip()
-    if text in set(existing):
+    taken = existing if isinstance(existing, (set, frozenset)) else set(existing)
+    if text in taken:
         raise LabelError(
             f"a class named {text!r} exists already: choose another name, or rename that class"
         )
@@ -85,7 +89,10 @@ def check_name(name: Any, existing: Iterable[str]) -> str:
 def make_classes(spec: Iterable[Any] | None) -> list[LabelClass]:
     """Build the initial class list from names, ``(name, colour)`` pairs or LabelClass objects."""
     items = list(spec) if spec is not None else ["class 1", "class 2"]
+    if len(items) > MAX_CLASSES:
+        raise LabelError(f"at most {MAX_CLASSES} classes fit in uint16 labels, got {len(items)}")
     out: list[LabelClass] = []
+    taken: set[str] = set()  # O(1) per name: 65535 classes validate at once
     for item in items:
         if isinstance(item, LabelClass):
             name, colour = item.name, item.colour
@@ -97,12 +104,11 @@ def make_classes(spec: Iterable[Any] | None) -> list[LabelClass]:
             raise LabelError(
                 f"a class is a name, a (name, colour) pair or a LabelClass, not {item!r}"
             )
-        name = check_name(name, (c.name for c in out))
+        name = check_name(name, taken)
+        taken.add(name)
         default = PALETTE[len(out) % len(PALETTE)]
         hex_colour = parse_colour(colour) if colour is not None else default
         out.append(LabelClass(name, hex_colour))
     if not out:
         raise LabelError("a session needs at least one class: pass classes=['background', ...]")
-    if len(out) > MAX_CLASSES:
-        raise LabelError(f"at most {MAX_CLASSES} classes fit in uint16 labels, got {len(out)}")
     return out

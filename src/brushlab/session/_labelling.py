@@ -55,6 +55,11 @@ class LabelEditor:
     Coordinates are image pixels as ``(y, x)`` (row, column) on one 2D plane;
     ``plane`` selects it in 3D or time-lapse images (see :meth:`begin_stroke`).
     All methods are thread-safe: a live updater may read labels while a user paints.
+    Each label edit (a stroke, an undo, an import) is atomic under one lock. A stroke
+    belongs to the thread that began it: while it is open, another thread's
+    :meth:`begin_stroke`, :meth:`extend_stroke` or :meth:`end_stroke` raises
+    LabelError (two interleaved strokes could not be undone one by one), while
+    :meth:`paint` from any thread waits for the other's whole stroke.
     """
 
     def __init__(self, images: Any = None, classes: Iterable[Any] | None = None) -> None:
@@ -65,6 +70,7 @@ class LabelEditor:
         self._version = 0  # bumped on every change of labels or classes
         self._keys = itertools.count()
         self._stroke: Stroke | None = None
+        self._stroke_owner: threading.Thread | None = None
         if images is not None:
             for image in images if isinstance(images, (list, tuple)) else [images]:
                 self.add_image(image)
@@ -182,7 +188,9 @@ class LabelEditor:
             k = len(self._classes)
             if k >= MAX_CLASSES:
                 raise LabelError(f"at most {MAX_CLASSES} classes fit in uint16 labels")
-            text = check_name(name if name is not None else self._free_name(), self.class_names)
+            text = check_name(
+                name if name is not None else self._free_name(), set(self.class_names)
+            )
             hex_colour = parse_colour(colour) if colour is not None else PALETTE[k % len(PALETTE)]
             self._classes.append(LabelClass(text, hex_colour))
             if k + 1 > 255 and self._entries and self._entries[0].labels.dtype == np.uint8:
@@ -279,14 +287,26 @@ class LabelEditor:
         Stroke
             Feed it with :meth:`extend_stroke` (or ``Stroke.extend``).
         """
-        entry = self._entry(image)
-        value = 0 if class_id == 0 else self.class_id(class_id)
-        if not np.isfinite(radius) or radius < 0:
-            raise LabelError(f"brush radius must be a finite number >= 0, got {radius!r}")
-        p = entry.plane(plane)
         with self._lock:
+            entry = self._entry(image)
+            value = 0 if class_id == 0 else self.class_id(class_id)
+            if not np.isfinite(radius) or radius < 0:
+                raise LabelError(f"brush radius must be a finite number >= 0, got {radius!r}")
+            p = entry.plane(plane)
             if self._stroke is not None:
+                owner = self._stroke_owner
+                if (
+                    owner is not None
+                    and owner is not threading.current_thread()
+                    and (owner.is_alive())
+                ):
+                    raise LabelError(
+                        f"a stroke is open in thread {owner.name!r}: paint from one thread at "
+                        "a time (end that stroke first, or use paint(), which waits for it); "
+                        "interleaved strokes could not be undone one by one"
+                    )
                 self._stroke.end()
+            self._stroke_owner = threading.current_thread()
             self._stroke = Stroke(
                 image=self._entries.index(entry),
                 plane=p,
@@ -301,16 +321,25 @@ class LabelEditor:
             return self._stroke
 
     def extend_stroke(self, points: Any) -> tuple[slice, slice] | None:
-        """Add ``(y, x)`` points to the open stroke; returns the dirty ``(y, x)`` box."""
-        if self._stroke is None:
-            raise LabelError("no stroke is open: call begin_stroke() first")
-        return self._stroke.extend(points)
+        """Add ``(y, x)`` points to this thread's open stroke; returns the dirty ``(y, x)`` box."""
+        with self._lock:
+            return self._own_stroke().extend(points)
 
     def end_stroke(self) -> StrokeResult:
-        """Finish the open stroke (one undo step if it changed anything)."""
-        if self._stroke is None:
+        """Finish this thread's open stroke (one undo step if it changed anything)."""
+        with self._lock:
+            return self._own_stroke().end()
+
+    def _own_stroke(self) -> Stroke:
+        stroke, owner = self._stroke, self._stroke_owner
+        if stroke is None:
             raise LabelError("no stroke is open: call begin_stroke() first")
-        return self._stroke.end()
+        if owner is not None and owner is not threading.current_thread():
+            raise LabelError(
+                f"no stroke is open in this thread (thread {owner.name!r} has one): call "
+                "begin_stroke() from the thread that paints"
+            )
+        return stroke
 
     def paint(
         self,
@@ -324,11 +353,13 @@ class LabelEditor:
         """Paint one whole stroke through ``points`` (``(y, x)`` pairs); see :meth:`begin_stroke`.
 
         A stroke entirely outside the image is a no-op whose result carries a
-        ``message``, not an error.
+        ``message``, not an error. The whole stroke is one atomic edit: paint
+        calls from several threads run one after the other.
         """
-        stroke = self.begin_stroke(image, class_id, radius, plane=plane)
-        stroke.extend(points)
-        return stroke.end()
+        with self._lock:
+            stroke = self.begin_stroke(image, class_id, radius, plane=plane)
+            stroke.extend(points)
+            return stroke.end()
 
     def erase(
         self, image: ImageRef, points: Any, radius: float = 3.0, *, plane: Any = None
@@ -341,6 +372,7 @@ class LabelEditor:
             self._history.push(edit)
             if self._stroke is stroke:
                 self._stroke = None
+                self._stroke_owner = None
 
     def _no_stroke(self, what: str) -> None:
         if self._stroke is not None:
@@ -406,8 +438,8 @@ class LabelEditor:
         return np.dtype(np.uint8 if len(self._classes) <= 255 else np.uint16)
 
     def _free_name(self) -> str:
-        n = len(self._classes) + 1
-        while f"class {n}" in self.class_names:
+        n, taken = len(self._classes) + 1, set(self.class_names)
+        while f"class {n}" in taken:
             n += 1
         return f"class {n}"
 

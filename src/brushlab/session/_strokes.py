@@ -101,17 +101,17 @@ class Stroke:
         tuple of slice or None
             ``(y, x)`` box of the pixels this call changed, or None.
         """
-        if self._result is not None:
-            raise LabelError("this stroke has ended: begin a new stroke to paint more")
         pts = as_points(points)
-        if pts.shape[0] == 0:
-            return None
-        if self._last is not None:
-            pts = np.concatenate([self._last[None], pts])
-        self._last = pts[-1]
-        height, width = self._labels.shape
-        box: list[int] | None = None
-        with self._lock:
+        with self._lock:  # the whole step is atomic: a concurrent end() or undo() waits
+            if self._result is not None:
+                raise LabelError("this stroke has ended: begin a new stroke to paint more")
+            if pts.shape[0] == 0:
+                return None
+            if self._last is not None:
+                pts = np.concatenate([self._last[None], pts])
+            self._last = pts[-1]
+            height, width = self._labels.shape
+            box: list[int] | None = None
             for (sy, sx), mask in segment_masks(pts, self.radius, (height, width)):
                 self._touched = True
                 view = self._labels[sy, sx]
@@ -140,6 +140,10 @@ class Stroke:
             point lay outside the image (a no-op, not an error: a drag may leave
             the canvas).
         """
+        with self._lock:
+            return self._end()
+
+    def _end(self) -> StrokeResult:
         if self._result is not None:
             return self._result
         changed = int(sum(i.size for i in self._index))
