@@ -34,17 +34,7 @@ MEMORY_CAP = 3 * 2**30
 WALL_SECONDS = 300
 
 # (root cause of issue 13, loader, exception type, regex on "where | message")
-KNOWN: list[tuple[int, str, str, str]] = [
-    # 3: one validated reader for zip containers (chunked, CRC and size checked)
-    (3, "package", "BadZipFile", r"."),
-    (3, "package", "(OSError|EOFError|zlib.error|error|NotImplementedError)", r"_package.py"),
-    (3, "model", "(OSError|EOFError|BadZipFile|error|NotImplementedError)", r"modelfile.py"),
-    (3, "project", "(OSError|EOFError|BadZipFile|error|NotImplementedError)", r"_format.py"),
-    # 9: model metadata not cross-checked with the tree arrays (values, classes, counts)
-    (9, "model", "(AssertionError|IndexError|ValueError)", r"_check_classifier|predict|proba"),
-    (9, "model", "(TypeError|AttributeError|OverflowError|ValueError|KeyError|IndexError)",
-     r"modelfile.py|forest_arrays.py|_pixel_classifier.py"),
-]
+KNOWN: list[tuple[int, str, str, str]] = []  # every root cause is fixed: all cases strict
 
 
 def _known(record: dict) -> int | None:

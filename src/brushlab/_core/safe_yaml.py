@@ -68,7 +68,13 @@ def load_yaml(
             f"{where} is {size} bytes, more than the {max_bytes} a model description may have: "
             "it is not a model description, or it embeds data that belongs in separate files"
         )
-    loader = yaml.SafeLoader(data)
+    try:
+        loader = yaml.SafeLoader(data)  # decodes the stream: undecodable bytes fail here
+    except yaml.YAMLError as exc:
+        raise error(
+            f"{where} is not valid YAML text ({' '.join(str(exc).split())}): fix the file or "
+            "export the package again"
+        ) from exc
     try:
         node = loader.get_single_node()
         if node is None:

@@ -183,6 +183,11 @@ def _node_fields(
     # one would come out of predict_proba as a NaN or negative probability.
     if not np.isfinite(value).all() or (value < 0).any():
         raise _bad("array 'value' holds NaN, infinite or negative class fractions")
+    # Files hold fractions (older scikit-learn's counts are divided on writing): each leaf's
+    # sum to 1, or predict_proba gives "probabilities" outside [0, 1].
+    leaves = fields["left_child"] == -1
+    if not np.allclose(value[leaves].sum(axis=1), 1.0, rtol=0, atol=1e-6):
+        raise _bad("the class fractions of a leaf in array 'value' do not sum to 1")
     if np.isnan(fields["threshold"]).any():
         raise _bad("array 'threshold' holds NaN split thresholds")
     # Each split must point forward inside its own tree and name a real feature: predict
