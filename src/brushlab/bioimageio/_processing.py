@@ -68,10 +68,14 @@ def _clip(x: xr.DataArray, kw: Any, ref: Mapping[str, xr.DataArray]) -> xr.DataA
     dims = _reduce_dims(x, getattr(kw, "axes", None))
     lo: Any = kw.min
     hi: Any = kw.max
+    # bioimageio.core takes clip percentiles as the "inverted_cdf" quantile (a value of
+    # the tensor), unlike scale_range's interpolated ones; packages' test outputs follow it.
     if getattr(kw, "min_percentile", None) is not None:
-        lo = x.quantile(kw.min_percentile / 100.0, dim=dims).drop_vars("quantile")
+        lo = x.quantile(kw.min_percentile / 100.0, dim=dims, method="inverted_cdf")
+        lo = lo.drop_vars("quantile")
     if getattr(kw, "max_percentile", None) is not None:
-        hi = x.quantile(kw.max_percentile / 100.0, dim=dims).drop_vars("quantile")
+        hi = x.quantile(kw.max_percentile / 100.0, dim=dims, method="inverted_cdf")
+        hi = hi.drop_vars("quantile")
     out = x
     if lo is not None:
         out = out.where(out >= lo, lo)
