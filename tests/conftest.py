@@ -1,19 +1,11 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def shared_data(*parts: str) -> Path:
-    """Path into ../shared/data, skipping the test when it is absent (a user's clone)."""
-    path = SHARED_DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"real data not available: {path} is absent (it lives in ../shared/data)")
-    return path
+# Real data: every test reaches it through shared_data (skips, or fails when
+# BRUSHLAB_REQUIRE_DATA=1); see tests/realdata.py.
+from tests.realdata import shared_data  # noqa: F401
 
 
 def _has_cuda() -> bool:

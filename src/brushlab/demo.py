@@ -64,6 +64,15 @@ def overlay_rgb(image: np.ndarray, segmentation: np.ndarray, *, alpha: float = 0
     -------
     ndarray
         ``(y, x, 3)`` uint8.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rgb = overlay_rgb(np.arange(16.0).reshape(4, 4), np.array([[1, 2, 1, 2]] * 4))
+    >>> rgb.shape, rgb.dtype.name
+    ((4, 4, 3), 'uint8')
+    >>> bool((rgb[:, 0, 0] == rgb[:, 0, 1]).all())  # class 1 stays grey
+    True
     """
     img = image.astype(np.float64)
     lo, hi = np.percentile(img, (0.5, 99.5))

@@ -91,9 +91,28 @@ def simulate_scribbles(
 
 
 def f1_score(predicted: np.ndarray, truth: np.ndarray) -> float:
-    """F1 (Dice) of two boolean masks; 1.0 when both are empty."""
+    """F1 (Dice) of two boolean masks; 1.0 when both are empty.
+
+    Parameters
+    ----------
+    predicted, truth : ndarray
+        Masks of one shape (anything non-zero counts as True).
+
+    Returns
+    -------
+    float
+        ``2 |P & T| / (|P| + |T|)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> f1_score(np.array([1, 1, 0, 0]), np.array([1, 0, 0, 0]))
+    0.6666666666666666
+    >>> f1_score(np.zeros(3), np.zeros(3))
+    1.0
+    """
     p = np.asarray(predicted, dtype=bool)
     t = np.asarray(truth, dtype=bool)
     tp = np.count_nonzero(p & t)
     denom = np.count_nonzero(p) + np.count_nonzero(t)
-    return 1.0 if denom == 0 else 2.0 * tp / denom
+    return 1.0 if denom == 0 else float(2.0 * tp / denom)

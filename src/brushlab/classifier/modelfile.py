@@ -91,6 +91,16 @@ def write_model_file(
     ModelFileError
         If an array holds Python objects, a name is unusable, the metadata is not JSON or
         the destination folder does not exist.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.brushlab"
+    >>> _ = write_model_file(path, {"w": np.arange(3.0)}, {"kind": "demo"})
+    >>> arrays, metadata = read_model_file(path)
+    >>> arrays["w"].tolist(), metadata
+    ([0.0, 1.0, 2.0], {'kind': 'demo'})
     """
     path = Path(path)
     checked = {}
