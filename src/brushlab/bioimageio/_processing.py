@@ -110,8 +110,14 @@ def _scale_range(x: xr.DataArray, kw: Any, ref: Mapping[str, xr.DataArray]) -> x
     return (x - lo) / (hi - lo + kw.eps)
 
 
+def _exp(x: xr.DataArray) -> xr.DataArray:
+    # apply_ufunc rather than xr.ufuncs, which xarray 2023.1 (the floor) lacks
+    out: xr.DataArray = xr.apply_ufunc(np.exp, x)
+    return out
+
+
 def _sigmoid(x: xr.DataArray, kw: Any, ref: Mapping[str, xr.DataArray]) -> xr.DataArray:
-    return 1.0 / (1.0 + xr.ufuncs.exp(-x))
+    return 1.0 / (1.0 + _exp(-x))
 
 
 def _softmax(x: xr.DataArray, kw: Any, ref: Mapping[str, xr.DataArray]) -> xr.DataArray:
@@ -120,7 +126,7 @@ def _softmax(x: xr.DataArray, kw: Any, ref: Mapping[str, xr.DataArray]) -> xr.Da
         raise ModelPackageError(
             f"softmax over axis {axis!r}, which the tensor {list(x.dims)} lacks"
         )
-    e: xr.DataArray = xr.ufuncs.exp(x - x.max(dim=axis))
+    e = _exp(x - x.max(dim=axis))
     return e / e.sum(dim=axis)
 
 
