@@ -3,13 +3,14 @@
 #   make demo HEADLESS=1   run the quickstart pipeline without a browser (writes demo_output/)
 #   make test              install and run every check: ruff, mypy, import contracts, the
 #                          unit and browser tests, and every notebook (nbmake)
+#   make test-min          the core tests against the declared minimum versions (.venv-min)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 HEADLESS ?=
 PORT ?= 8888
 
-.PHONY: test demo lint typecheck imports unit notebooks bench clean
+.PHONY: test test-min demo lint typecheck imports unit notebooks bench clean
 
 # Real data (read-only) for the accuracy tests and notebooks, when ../shared/data exists.
 # Absolute: nbmake runs each notebook's kernel inside notebooks/.
@@ -51,6 +52,23 @@ notebooks: $(VENV)/.installed-test
 
 test: lint typecheck imports unit notebooks
 
+# The floors are true: every core dependency pinned to its ">=" version in pyproject.toml
+# (.ci/min_constraints.py), binary wheels only, then the core tests (marker "core",
+# tests/conftest.py), which need nothing outside the core dependencies but pytest.
+MIN_VENV := .venv-min
+$(MIN_VENV)/.installed: pyproject.toml .ci/min_constraints.py
+	rm -rf $(MIN_VENV)
+	$(PYTHON) -m venv $(MIN_VENV)
+	$(MIN_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PYTHON) .ci/min_constraints.py pyproject.toml > $(MIN_VENV)/constraints.txt
+	$(MIN_VENV)/bin/python -m pip install --quiet --only-binary=:all: \
+		--constraint $(MIN_VENV)/constraints.txt -e . "pytest>=7"
+	touch $@
+
+test-min: $(MIN_VENV)/.installed
+	$(MIN_VENV)/bin/python -m pip check
+	$(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider -m core
+
 ifeq ($(HEADLESS),)
 demo: $(VENV)/.installed-demo
 	$(BIN)/python -m brushlab.demo --check
@@ -67,5 +85,5 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_core.py
 
 clean:
-	rm -rf $(VENV) demo_output notebooks/demo_output notebooks/notebook_output \
+	rm -rf $(VENV) $(MIN_VENV) demo_output notebooks/demo_output notebooks/notebook_output \
 		.pytest_cache .mypy_cache .ruff_cache

@@ -1,19 +1,11 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def shared_data(*parts: str) -> Path:
-    """Path into ../shared/data, skipping the test when it is absent (a user's clone)."""
-    path = SHARED_DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"real data not available: {path} is absent (it lives in ../shared/data)")
-    return path
+# Real data: every test reaches it through shared_data (skips, or fails when
+# BRUSHLAB_REQUIRE_DATA=1); see tests/realdata.py.
+from tests.realdata import shared_data  # noqa: F401
 
 
 def _has_cuda() -> bool:
@@ -28,7 +20,33 @@ def _has_cuda() -> bool:
 HAS_CUDA = _has_cuda()
 
 
+#: The core tests: they need only brushlab's core dependencies (and pytest), and
+#: ``make test-min`` runs them (``-m core``) against the declared minimum versions.
+CORE_TEST_FILES = frozenset(
+    {
+        "test_images.py",
+        "test_features.py",
+        "test_classifier.py",
+        "test_forest_arrays.py",
+        "test_metrics.py",
+        "test_modelfile.py",
+        "test_writers.py",
+        "test_dl_package.py",
+        "test_dl_processing.py",
+    }
+)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "core: needs only the core dependencies (make test-min runs these)"
+    )
+
+
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in CORE_TEST_FILES:
+            item.add_marker(pytest.mark.core)
     if HAS_CUDA:
         return
     skip = pytest.mark.skip(reason="needs cupy and a CUDA GPU")

@@ -9,8 +9,8 @@ import brushlab
 from tests.dl_packages import affine_model, logits_model, simple_package
 
 
-def _pct(a, q, axes=(2, 3)):
-    return np.percentile(a.astype(np.float64), q, axis=axes, keepdims=True)
+def _pct(a, q, axes=(2, 3), method="linear"):
+    return np.percentile(a.astype(np.float64), q, axis=axes, keepdims=True, method=method)
 
 
 def _zmuv(a, axes=(2, 3)):
@@ -79,10 +79,16 @@ PRE = {
                 "kwargs": {"min_percentile": 10.0, "max_percentile": 90.0, "axes": ["y", "x"]},
             }
         ],
-        lambda a: np.clip(a, _pct(a, 10), _pct(a, 90)),
+        # clip percentiles are values of the tensor in bioimageio.core ("inverted_cdf")
+        lambda a: np.clip(
+            a, _pct(a, 10, method="inverted_cdf"), _pct(a, 90, method="inverted_cdf")
+        ),
     ),
     "binarize": (
-        [{"id": "binarize", "kwargs": {"threshold": 50.0}}],
+        [
+            {"id": "binarize", "kwargs": {"threshold": 50.0}},
+            {"id": "ensure_dtype", "kwargs": {"dtype": "float32"}},  # the model takes float32
+        ],
         lambda a: (a > 50).astype(np.float32),
     ),
     "sigmoid": (
@@ -97,7 +103,10 @@ PRE = {
         ),
     ),
     "ensure_dtype": (
-        [{"id": "ensure_dtype", "kwargs": {"dtype": "uint8"}}],
+        [
+            {"id": "ensure_dtype", "kwargs": {"dtype": "uint8"}},
+            {"id": "ensure_dtype", "kwargs": {"dtype": "float32"}},  # the model takes float32
+        ],
         lambda a: a.astype(np.uint8).astype(np.float32),
     ),
 }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import doctest
 import json
-from pathlib import Path
 
 import h5py
 import imageio.v3 as iio
@@ -18,8 +17,7 @@ from brushlab.errors import ImageError
 from brushlab.io import _image as images
 from brushlab.io._image import DIMS, as_image, imread, spacing_of
 
-DATA = Path(__file__).parents[2] / "shared" / "data"
-
+from .realdata import shared_data
 
 # -- dims inference and validation ---------------------------------------------------
 
@@ -162,7 +160,8 @@ def test_spacing_of_defaults_to_one():
 
 
 def test_docstring_examples_run():
-    assert doctest.testmod(images).failed == 0
+    results = doctest.testmod(images)
+    assert results.failed == 0 and results.attempted > 0
 
 
 # -- files -----------------------------------------------------------------------------
@@ -402,7 +401,6 @@ def test_cupy_stays_on_the_gpu():
 # -- real data ---------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not DATA.is_dir(), reason=f"shared data not found at {DATA}")
 @pytest.mark.parametrize(
     ("name", "sizes", "dtype"),
     [
@@ -412,7 +410,8 @@ def test_cupy_stays_on_the_gpu():
     ],
 )
 def test_real_files(name, sizes, dtype):
-    image = imread(DATA / name)
+    path = shared_data(name)
+    image = imread(path)
     assert dict(image.sizes) == sizes and image.dtype == dtype
-    assert image.attrs["source"] == str(DATA / name)
+    assert image.attrs["source"] == str(path)
     assert image.attrs["unit"] == "pixel"  # bbbc039's 72 dpi says nothing about the microscope

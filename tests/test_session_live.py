@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -79,17 +78,18 @@ def test_view_change_predicts_without_retraining(session):
 
 def test_stale_results_are_dropped(session):
     scribble(session)
-    release = threading.Event()
+    release, entered = threading.Event(), threading.Event()
     seen: list[int] = []
 
     def slow(update):
         seen.append(update.generation)
-        release.wait(10)
+        entered.set()
+        release.wait(30)
 
     live = session.live(slow, LiveSettings(debounce_s=0.0, preview_level=None, n_trees=4,
                                            preview_trees=4))
     live.set_view(0, VIEW)
-    time.sleep(0.5)  # the first update is now blocked in the callback
+    assert entered.wait(30)  # the first update is now blocked in the callback
     for k in range(5):
         session.paint(0, [(40 + k, 10), (40 + k, 30)], 1, radius=0)
         live.notify_stroke()
@@ -102,11 +102,11 @@ def test_stale_results_are_dropped(session):
 def test_debounce_coalesces_a_burst(session):
     scribble(session)
     rec = Recorder()
-    live = session.live(rec, LiveSettings(debounce_s=0.3, preview_level=None, n_trees=4,
+    # a debounce far longer than the burst takes, however loaded the machine
+    live = session.live(rec, LiveSettings(debounce_s=2.0, preview_level=None, n_trees=4,
                                           preview_trees=4))
     live.set_view(0, VIEW)
     for k in range(5):
-        time.sleep(0.02)
         session.paint(0, [(40 + k, 10)], 2, radius=0)
         live.notify_stroke()
     assert live.wait_idle(30)
@@ -149,8 +149,9 @@ def test_toggle_off_holds_requests_until_on(session):
     live = session.live(rec, FAST)
     live.enabled = False
     live.set_view(0, VIEW)
-    time.sleep(0.3)
-    assert rec.updates == []
+    # disabled, the request stays pending: the worker never becomes idle, nothing arrives
+    assert not live.wait_idle(0.5)
+    assert rec.updates == [] and live.generation > 0
     live.enabled = True
     live.wait_idle(30)
     assert rec.updates[-1].final

@@ -65,6 +65,16 @@ def ann():
     a.session.close()
 
 
+
+def _until(condition, deadline_s: float = 60.0, poll_s: float = 0.01) -> bool:
+    """Poll ``condition`` until it holds (True) or a generous deadline passes (False)."""
+    end = time.monotonic() + deadline_s
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        time.sleep(poll_s)
+    return True
+
 def test_annotator_parts(ann):
     assert isinstance(ann, Annotator)
     assert len(ann.canvas._canvases) == 4  # image, labels, overlay, cursor
@@ -124,8 +134,7 @@ def test_live_mode_retrains_after_each_stroke(ann):
     ann.class_select.value = 2
     drag(ann, [(190, 10), (190, 190)])
     assert ann.view.wait_idle(60)
-    time.sleep(0.1)
-    assert ann.classifier is not None and ann.view.result is not None
+    assert _until(lambda: ann.classifier is not None and ann.view.result is not None)
     first = ann.classifier
     drag(ann, [(180, 10), (180, 190)])
     assert ann.view.wait_idle(60)

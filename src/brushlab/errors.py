@@ -3,6 +3,17 @@
 Every error names the problem and, where there is one, the fix. All derive from
 :class:`BrushlabError` so callers (the CLI, the widget) can catch them in one place
 and show the message instead of a traceback.
+
+Examples
+--------
+>>> from brushlab.errors import BrushlabError, LabelError
+>>> try:
+...     raise LabelError("labels hold -1: use 0 for unlabelled pixels")
+... except BrushlabError as err:
+...     print(type(err).__name__, "-", err)
+LabelError - labels hold -1: use 0 for unlabelled pixels
+>>> issubclass(LabelError, ValueError)  # code catching ValueError still works
+True
 """
 
 from __future__ import annotations

@@ -139,11 +139,12 @@ def matching(
 ) -> dict[str, float]:
     """Match predicted objects to true objects one to one and count hits, as StarDist.
 
-    A true and a predicted object match when their IoU is at least ``thresh``; the
-    pairs are chosen to maximise the total IoU of the matches (Hungarian assignment
-    on the pairs above the threshold, ``stardist.matching.matching`` with
-    ``criterion="iou"``). For ``thresh >= 0.5`` every object has at most one
-    candidate, so the assignment is unique.
+    A true and a predicted object match when their IoU is at least ``thresh``. As in
+    ``stardist.matching.matching`` (``criterion="iou"``), the one-to-one assignment of
+    ``min(n_true, n_pred)`` pairs maximises first the number of matches and then, among
+    assignments with that many, the summed IoU of all assigned pairs (Hungarian
+    assignment). For ``thresh >= 0.5`` every object has at most one candidate, so the
+    matches are unique; below 0.5 an object can have several and the count comes first.
 
     Parameters
     ----------
@@ -159,8 +160,11 @@ def matching(
     dict
         ``thresh``, ``tp``, ``fp``, ``fn``, ``precision`` (TP/(TP+FP)), ``recall``
         (TP/(TP+FN)), ``f1``, ``accuracy`` (TP/(TP+FP+FN), StarDist's "AP" at one
-        threshold), ``mean_matched_iou``, ``n_true`` and ``n_pred``. Scores of
-        empty denominators are 0, except that two empty images score 1.
+        threshold), ``mean_matched_iou`` (mean IoU of the matches),
+        ``mean_true_iou`` (their summed IoU over ``n_true``), ``panoptic_quality``
+        (summed IoU over ``TP + FP/2 + FN/2``, Kirillov et al. 2019), ``n_true`` and
+        ``n_pred``. With no match every ratio is 0, also for two empty images (as in
+        StarDist).
 
     Examples
     --------
@@ -179,24 +183,28 @@ def matching(
         t, p = _pair(truth, predicted)
         iou, _, _ = _iou_table(t, p)
     n_true, n_pred = iou.shape
-    if n_true and n_pred:
-        candidates = iou >= thresh
-        # maximise the summed IoU of pairs over the threshold; others cost nothing
-        cost = -(iou * candidates)
-        rows, cols = linear_sum_assignment(cost)
+    n_pairs = min(n_true, n_pred)
+    candidates = iou >= thresh
+    if n_pairs and candidates.any():
+        # Lexicographic objective: every candidate weighs 1, and the IoU of an assigned
+        # pair adds at most 1 / (2 n_pairs), so all n_pairs IoUs together stay below
+        # one match and only break ties between assignments with equally many matches.
+        weight = candidates + iou / (2.0 * n_pairs)
+        rows, cols = linear_sum_assignment(weight, maximize=True)
         hits = candidates[rows, cols]
-        tp = int(hits.sum())
-        matched = float(iou[rows, cols][hits].mean()) if tp else 0.0
+        tp = int(np.count_nonzero(hits))
+        summed = float(iou[rows, cols][hits].sum())
     else:
-        tp, matched = 0, 0.0
+        tp, summed = 0, 0.0
     fp, fn = n_pred - tp, n_true - tp
-    if n_true == 0 and n_pred == 0:
-        precision = recall = f1 = accuracy = 1.0
-    else:
-        precision = tp / n_pred if n_pred else 0.0
-        recall = tp / n_true if n_true else 0.0
-        f1 = 2 * tp / (n_true + n_pred)
-        accuracy = tp / (tp + fp + fn)
+
+    def ratio(num: float, den: float) -> float:
+        return num / den if tp and den > 0 else 0.0
+
+    precision, recall = ratio(tp, n_pred), ratio(tp, n_true)
+    f1, accuracy = ratio(2 * tp, n_true + n_pred), ratio(tp, tp + fp + fn)
+    matched = ratio(summed, tp)
+    mean_true, quality = ratio(summed, n_true), ratio(summed, tp + fp / 2 + fn / 2)
     n_true, n_pred = int(n_true), int(n_pred)
     return {
         "thresh": float(thresh),
@@ -208,6 +216,8 @@ def matching(
         "f1": f1,
         "accuracy": accuracy,
         "mean_matched_iou": matched,
+        "mean_true_iou": mean_true,
+        "panoptic_quality": quality,
         "n_true": n_true,
         "n_pred": n_pred,
     }

@@ -261,7 +261,7 @@ def _rdf(
                 "opset_version": ONNX_OPSET,
             }
         },
-        "timestamp": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "timestamp": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "config": {
             "bioimageio": {
                 "reproducibility_tolerance": [

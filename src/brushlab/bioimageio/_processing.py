@@ -68,10 +68,14 @@ def _clip(x: xr.DataArray, kw: Any, ref: Mapping[str, xr.DataArray]) -> xr.DataA
     dims = _reduce_dims(x, getattr(kw, "axes", None))
     lo: Any = kw.min
     hi: Any = kw.max
+    # bioimageio.core takes clip percentiles as the "inverted_cdf" quantile (a value of
+    # the tensor), unlike scale_range's interpolated ones; packages' test outputs follow it.
     if getattr(kw, "min_percentile", None) is not None:
-        lo = x.quantile(kw.min_percentile / 100.0, dim=dims).drop_vars("quantile")
+        lo = x.quantile(kw.min_percentile / 100.0, dim=dims, method="inverted_cdf")
+        lo = lo.drop_vars("quantile")
     if getattr(kw, "max_percentile", None) is not None:
-        hi = x.quantile(kw.max_percentile / 100.0, dim=dims).drop_vars("quantile")
+        hi = x.quantile(kw.max_percentile / 100.0, dim=dims, method="inverted_cdf")
+        hi = hi.drop_vars("quantile")
     out = x
     if lo is not None:
         out = out.where(out >= lo, lo)
@@ -106,8 +110,14 @@ def _scale_range(x: xr.DataArray, kw: Any, ref: Mapping[str, xr.DataArray]) -> x
     return (x - lo) / (hi - lo + kw.eps)
 
 
+def _exp(x: xr.DataArray) -> xr.DataArray:
+    # apply_ufunc rather than xr.ufuncs, which xarray 2023.1 (the floor) lacks
+    out: xr.DataArray = xr.apply_ufunc(np.exp, x)
+    return out
+
+
 def _sigmoid(x: xr.DataArray, kw: Any, ref: Mapping[str, xr.DataArray]) -> xr.DataArray:
-    return 1.0 / (1.0 + xr.apply_ufunc(np.exp, -x))
+    return 1.0 / (1.0 + _exp(-x))
 
 
 def _softmax(x: xr.DataArray, kw: Any, ref: Mapping[str, xr.DataArray]) -> xr.DataArray:
@@ -116,7 +126,7 @@ def _softmax(x: xr.DataArray, kw: Any, ref: Mapping[str, xr.DataArray]) -> xr.Da
         raise ModelPackageError(
             f"softmax over axis {axis!r}, which the tensor {list(x.dims)} lacks"
         )
-    e: xr.DataArray = xr.apply_ufunc(np.exp, x - x.max(dim=axis))
+    e = _exp(x - x.max(dim=axis))
     return e / e.sum(dim=axis)
 
 

@@ -27,7 +27,27 @@ channels as the channel axis) and, with --mask-threshold, <image>_objects.tif an
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``model`` subcommand to ``brushlab``'s subparsers and return it."""
+    """Add the ``model`` subcommand to ``brushlab``'s subparsers and return it.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The ``brushlab`` parser's subcommands.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The ``model`` parser.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser(prog="brushlab")
+    >>> _ = add_parser(parser.add_subparsers(dest="command"))
+    >>> args = parser.parse_args(["model", "list", "models"])
+    >>> args.command, args.model_command, args.folder
+    ('model', 'list', 'models')
+    """
     p = subparsers.add_parser(
         "model",
         help="run BioImage Model Zoo packages (ONNX weights)",

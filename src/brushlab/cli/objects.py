@@ -41,7 +41,27 @@ With --precomputed, the INPUTs are already segmentations: an integer image is a 
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``objects`` subcommand to ``brushlab``'s subparsers and return it."""
+    """Add the ``objects`` subcommand to ``brushlab``'s subparsers and return it.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The ``brushlab`` parser's subcommands.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The ``objects`` parser.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser(prog="brushlab")
+    >>> _ = add_parser(parser.add_subparsers(dest="command"))
+    >>> args = parser.parse_args(["objects", "model.brushlab", "cells.tif", "-o", "out"])
+    >>> args.inputs, args.output, args.method
+    (['model.brushlab', 'cells.tif'], 'out', 'components')
+    """
     p = subparsers.add_parser(
         "objects",
         help="instance labels and measurements of objects",

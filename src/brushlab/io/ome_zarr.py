@@ -179,6 +179,16 @@ def output_status(path: str | os.PathLike[str]) -> dict[str, Any]:
     ------
     BrushlabError
         If ``path`` is not a brushlab blockwise output.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from brushlab.errors import BrushlabError
+    >>> try:
+    ...     output_status(tempfile.mkdtemp())
+    ... except BrushlabError as err:
+    ...     print("not a brushlab blockwise output" in str(err))
+    True
     """
     target = Path(path)
     attrs = read_attributes(target)

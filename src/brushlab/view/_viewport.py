@@ -43,8 +43,8 @@ class Viewport:
     >>> v = Viewport((100, 200), (400, 400))
     >>> v.scale
     2.0
-    >>> v.canvas_to_image(200, 200)
-    (100.0, 100.0)
+    >>> v.canvas_to_image(200, 200)  # the canvas centre shows the plane's centre
+    (50.0, 100.0)
     """
 
     def __init__(self, image_shape: tuple[int, int], canvas_shape: tuple[int, int]) -> None:
