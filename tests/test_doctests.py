@@ -21,7 +21,8 @@ FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 
 def _modules() -> list[str]:
-    return sorted(m.name for m in pkgutil.walk_packages(brushlab.__path__, "brushlab."))
+    found = pkgutil.walk_packages(brushlab.__path__, "brushlab.")
+    return sorted(m.name for m in found if not m.name.endswith(".__main__"))  # those run
 
 
 def _is_public(name: str, module: ModuleType) -> bool:

@@ -66,7 +66,14 @@ def run_demo(out: str | Path, *, n_trees: int = 100) -> dict[str, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry: ``python -m brushlab.demo [--out DIR] [--check]``."""
+    """Command-line entry: ``python -m brushlab.demo [--out DIR] [--check]``.
+
+    Examples
+    --------
+    >>> main(["--check"])
+    brushlab ... is installed
+    0
+    """
     parser = argparse.ArgumentParser(prog="python -m brushlab.demo", description=__doc__)
     parser.add_argument("--out", default="demo_output", help="output folder")
     parser.add_argument("--check", action="store_true", help="only check the install and exit")

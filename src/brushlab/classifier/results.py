@@ -14,7 +14,7 @@ Examples
 >>> import numpy as np
 >>> p = np.array([[[0.9, 0.2]], [[0.1, 0.8]]], np.float32)      # 2 classes, 1 x 2 pixels
 >>> ds = build_result(p, class_names=["bg", "fg"], dims=["y", "x"])
->>> ds.segmentation.values.tolist(), ds.uncertainty.values.round(2).tolist()
+>>> ds.segmentation.values.tolist(), ds.uncertainty.values.astype(float).round(2).tolist()
 ([[1, 2]], [[0.2, 0.4]])
 """
 

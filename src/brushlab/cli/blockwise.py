@@ -51,7 +51,16 @@ def add_arguments(predict: argparse.ArgumentParser) -> None:
 
 
 def options_given(args: argparse.Namespace) -> list[str]:
-    """List the ``--blockwise``-only options that `args` sets away from their defaults."""
+    """List the ``--blockwise``-only options that `args` sets away from their defaults.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser()
+    >>> add_arguments(parser)
+    >>> options_given(parser.parse_args(["--chunks", "64,256,256"]))
+    ['--chunks']
+    """
     return [f"--{k.replace('_', '-')}" for k, v in _BLOCKWISE_ONLY.items()
             if getattr(args, k) != v]
 

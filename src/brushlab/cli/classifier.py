@@ -62,7 +62,17 @@ Target = tuple[str, int | None, Path]  # (output, class index or None, path)
 
 
 def add_parser(subparsers: Any) -> None:
-    """Add the ``train``, ``predict`` and ``info`` subcommands to ``brushlab``'s subparsers."""
+    """Add the ``train``, ``predict`` and ``info`` subcommands to ``brushlab``'s subparsers.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser(prog="brushlab")
+    >>> add_parser(parser.add_subparsers(dest="command"))
+    >>> args = parser.parse_args(["predict", "cells.brushlab", "a.tif", "-o", "out"])
+    >>> args.command, args.inputs, args.output
+    ('predict', ['a.tif'], 'out')
+    """
     train = subparsers.add_parser("train",
                                   help="train a classifier from images and sparse labels")
     train.add_argument("images", nargs="+", metavar="IMAGE")
