@@ -267,8 +267,9 @@ def _raw(
         source = f"{path}/Input Data/local_data/{dataset_id}"
     elif location == "FileSystem":
         stored = string(field(info, "filePath", path), path)
-        stack = "fromstack" in info and bool(numbers(info["fromstack"], path).any())
-        if os.pathsep in stored or "*" in stored or stack:
+        # ilastik marks even one HDF5 dataset "fromstack"; a real stack lists several
+        # files (";" or ":" between them, a Windows drive letter aside) or a glob.
+        if "*" in stored or re.search(r";|(?<!^[A-Za-z]):", stored):
             raise ProjectError(
                 f"{path}: {lane} reads an image stack ({stored!r}); brushlab imports single "
                 "files: combine the stack into one TIFF and relink it"
@@ -288,13 +289,15 @@ def _raw(
 def _find_raw(
     stored: str, project: Path, relinks: dict[str, Path], folders: list[Path], lane: str
 ) -> Path:
-    from brushlab.project._open import first_existing, relink_of
+    from brushlab._core.relink import first_existing, relink_of, search_name
 
-    candidate = Path(stored) if os.path.isabs(stored) else project.parent / stored
+    windows_absolute = re.match(r"^[A-Za-z]:[/\\]", stored) is not None
+    absolute = os.path.isabs(stored) or windows_absolute
+    candidate = Path(stored) if absolute else project.parent / stored
     relinked = relink_of([stored, str(candidate), str(candidate.resolve())], relinks)
     if relinked is not None:
         return relinked
-    found, tried = first_existing([candidate], Path(stored).name, folders)
+    found, tried = first_existing([candidate], search_name(stored), folders)
     if found is not None:
         return found
     listed = "\n  ".join(str(p) for p in tried)

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
+from brushlab._core.relink import exists as _exists
+from brushlab._core.relink import first_existing, relink_of, search_name
 from brushlab.errors import BrushlabError, ClassifierError, ProjectError, ProjectWarning
 from brushlab.project._document import ImageEntry, checked_document
 from brushlab.project._format import ProjectReader, damaged
@@ -168,7 +170,7 @@ def _find(
             )
         return relinked
     candidates = [Path(saved)] + ([project.parent / relative] if relative else [])
-    found, tried = first_existing(candidates, Path(relative or saved).name, folders)
+    found, tried = first_existing(candidates, search_name(relative or saved), folders)
     if found is not None:
         return found
     listed = "\n  ".join(str(p) for p in tried)
@@ -177,42 +179,6 @@ def _find(
         f"tried:\n  {listed}\nIf it moved, pass open_project(..., relink={{{saved!r}: "
         "'new/path'}) or search_paths=['folder/with/it']"
     )
-
-
-def relink_of(keys: list[str], relinks: dict[str, Path]) -> Path | None:
-    """Return the path ``relinks`` gives for the first of ``keys`` it knows, or None."""
-    for key in keys:
-        if key in relinks:
-            return relinks[key]
-    return None
-
-
-def first_existing(
-    candidates: list[Path], name: str, folders: list[Path]
-) -> tuple[Path | None, list[Path]]:
-    """Find the first existing of ``candidates``, then of ``name`` in each search folder.
-
-    Returns
-    -------
-    tuple
-        The path found (None if none) and every path tried, for the error message.
-    """
-    tried = [*candidates, *(folder / name for folder in folders)]
-    return next((p for p in tried if _exists(p)), None), tried
-
-
-def _exists(path: Path) -> bool:
-    """Whether a file exists; ``file.h5/dataset`` paths count when the file does."""
-    if path.exists():
-        return True
-    text = str(path)
-    for suffix in (".h5", ".hdf5", ".hdf"):
-        cut = text.lower().find(suffix + os.sep)
-        if cut < 0:
-            cut = text.lower().find(suffix + "/")
-        if cut >= 0 and Path(text[: cut + len(suffix)]).is_file():
-            return True
-    return False
 
 
 def _read_referenced(
