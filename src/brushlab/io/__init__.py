@@ -14,7 +14,16 @@ Examples
 
 from __future__ import annotations
 
+from brushlab.io._bioio import open_bioio, scene_names
 from brushlab.io._image import DIMS, as_image, imread, spacing_of
 from brushlab.io._writers import write_image
 
-__all__ = ["DIMS", "as_image", "imread", "spacing_of", "write_image"]
+__all__ = [
+    "DIMS",
+    "as_image",
+    "imread",
+    "open_bioio",
+    "scene_names",
+    "spacing_of",
+    "write_image",
+]

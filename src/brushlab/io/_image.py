@@ -30,7 +30,8 @@ DIMS = ("t", "z", "y", "x", "c")
 _SPATIAL = ("z", "y", "x")
 _SUPPORTED = (
     ".png, .jpg/.jpeg, .tif/.tiff (OME-TIFF and ImageJ too), .npy, 'file.h5/dataset' "
-    "(.h5/.hdf5/.hdf) and .zarr folders (OME-Zarr too)"
+    "(.h5/.hdf5/.hdf), .zarr folders (OME-Zarr too) and, with bioio, .czi, .nd2, .lif, .dv, "
+    ".r3d, .sldy"
 )
 _H5_PATH = re.compile(r"^(.*?\.(?:h5|hdf5|hdf))(?:[/\\](.*))?$", re.IGNORECASE)
 _UNIT_ALIASES = {
@@ -54,7 +55,9 @@ _UNIT_ALIASES = {
 }
 
 
-def imread(source: Any, dims: str | Sequence[str] | None = None) -> xr.DataArray:
+def imread(
+    source: Any, dims: str | Sequence[str] | None = None, *, scene: int | str | None = None
+) -> xr.DataArray:
     """Read an image from a file, a folder or an array, into memory.
 
     Parameters
@@ -63,9 +66,13 @@ def imread(source: Any, dims: str | Sequence[str] | None = None) -> xr.DataArray
         A PNG/JPEG, TIFF (first series; OME and ImageJ metadata) or ``.npy``
         file, a ``.zarr`` folder (an array, or an OME-Zarr group: level 0), an
         HDF5 dataset as ``"file.h5/path/to/dataset"``, or in-memory data (see
-        :func:`as_image`).
+        :func:`as_image`). Microscopes' own files (``.czi``, ``.nd2``, ``.lif``, ...)
+        are read through bioio (``pip install 'brushlab[formats]'``).
     dims : str or sequence of str, optional
         Names of the axes as stored, e.g. ``"zyx"``; overrides the metadata.
+    scene : int or str, optional
+        Scene (position, series) of a CZI/ND2/LIF/... file, by index or name;
+        the first when None.
 
     Returns
     -------
@@ -89,6 +96,10 @@ def imread(source: Any, dims: str | Sequence[str] | None = None) -> xr.DataArray
     """
     if not isinstance(source, (str, os.PathLike)):
         return as_image(source, dims)
+    from brushlab.io._bioio import handles, read_bioio  # CZI, ND2, LIF, ...: via bioio
+
+    if scene is not None or handles(source):
+        return read_bioio(source, scene=scene, dims=dims)
     raw, text = _read_path(str(os.fspath(source))), str(os.fspath(source))
     if dims is None and raw.dims_error is not None:
         raise ImageError(raw.dims_error)

@@ -21,6 +21,7 @@ import xarray as xr
 
 from brushlab.errors import ImageError
 from brushlab.io import _image as images
+from brushlab.io._bioio import handles, open_bioio
 from brushlab.io._image import _mapping, _split_h5, _unit_name, as_image
 from brushlab.io._readers import (
     _TIFF_AXES,
@@ -171,7 +172,9 @@ def open_source(source: Any, dims: Any = None) -> Source:
     Parameters
     ----------
     source : str, path-like, numpy/dask array or xarray.DataArray
-        A ``.zarr`` folder (array or OME-Zarr), a TIFF, ``"file.h5/dataset"``;
+        A ``.zarr`` folder (array or OME-Zarr), a TIFF, ``"file.h5/dataset"``, a
+        CZI/ND2/LIF/... file (its first scene; pass ``brushlab.io.open_bioio(path,
+        scene=...)`` for another);
         other image files are read into memory with :func:`brushlab.imread`.
     dims : str or sequence of str, optional
         Names of the stored axes, as for :func:`brushlab.imread`.
@@ -206,6 +209,8 @@ def _open_path(text: str, dims: Any) -> Source:
         raise ImageError(f"no file or folder at {path} (absolute: {path.absolute()}); "
                          "check the spelling and the current directory")
     suffix = path.suffix.lower()
+    if not split and handles(path):  # CZI, ND2, LIF, ...: bioio's lazy dask array, first scene
+        return Source(open_bioio(path, dims=dims), None, f"bioio:{path.resolve()}")
     name, opener = ("HDF5", _open_h5) if split else ("Zarr", _open_zarr) if path.is_dir() else (
         ("TIFF", _open_tiff) if suffix in (".tif", ".tiff") else ("", None))
     if opener is None:  # PNG, NPY, ...: small formats, read whole
