@@ -120,7 +120,7 @@ def test_open_bioio_is_lazy_and_feeds_open_source(czi):
 
 
 def test_czi_predicts_blockwise_like_in_memory(czi, tmp_path):
-    """A 2D classifier on a CZI's t, z stack: blockwise from the file == in memory, plane by plane."""
+    """A 2D classifier on a CZI's t, z stack: blockwise from the file == in memory."""
     import zarr
 
     path, _ = czi
