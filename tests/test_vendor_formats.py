@@ -171,3 +171,17 @@ def test_scene_on_a_tiff_is_a_clear_error(tmp_path):
     with pytest.raises(ImageError, match="leave out scene="):
         brushlab.imread(path, scene=1)
     assert brushlab.imread(path).dims == ("y", "x")  # and without scene= nothing changed
+
+
+def test_annotate_opens_a_czi(czi):
+    path, data = czi
+    annotator = brushlab.annotate(path, classes=["background", "cell"], live=False)
+    try:
+        image = annotator.session.images[0]
+        assert image.dims == ("t", "z", "y", "x", "c")
+        assert image.attrs["spacing"] == pytest.approx({"z": 1.5, "y": 0.25, "x": 0.25})
+        np.testing.assert_array_equal(image.values, np.moveaxis(data["A1"], 2, -1))
+        assert annotator.view.status().text.startswith("nothing is labelled yet")
+    finally:
+        annotator.close()
+        annotator.session.close()
