@@ -20,7 +20,6 @@ from brushlab.errors import BrushlabError, ImageError
 from brushlab.session import LiveSettings, LiveUpdate, LiveUpdater, Session
 from brushlab.view._display import DisplaySettings
 from brushlab.view._objects_view import ObjectsView
-from brushlab.view._status import Status, StatusLine
 from brushlab.view._render import (
     composite,
     label_lut,
@@ -29,6 +28,7 @@ from brushlab.view._render import (
     segmentation_rgba,
     uncertainty_rgba,
 )
+from brushlab.view._status import Status, StatusLine
 from brushlab.view._viewport import CanvasRect, Viewport, sample
 
 __all__ = ["AnnotationView", "Redraw", "OVERLAYS", "TOOLS"]
@@ -324,7 +324,7 @@ class AnnotationView:
             return key_down(self, key, shift=shift, ctrl=ctrl, meta=meta)
 
     def status(self) -> Status:
-        """What is true now and what to do next, as one line (see :class:`StatusLine`)."""
+        """Return the status now: what is true and what to do next (see StatusLine)."""
         return self.status_line.status()
 
     def labels_changed(self) -> Redraw:

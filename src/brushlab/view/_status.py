@@ -80,7 +80,7 @@ class StatusLine:
 
     # -- what it shows ------------------------------------------------------------------
     def status(self, now: float | None = None) -> Status:
-        """The status now: running task, else error, else labels and training state."""
+        """Return the status now: running task, else error, else labels and training state."""
         with self._lock:
             task, started, progress = self._task, self._started, self._progress
             error, note = self._error, self._note
@@ -141,7 +141,7 @@ def _lacking(missing: list[tuple[int, str]]) -> str:
 
 
 def _plain(text: Any) -> str:
-    """An error in plain words: no exception class names, no traceback."""
+    """Return an error in plain words: no exception class names, no traceback."""
     line = str(text).strip().splitlines()[0] if str(text).strip() else "something went wrong"
     for prefix in ("ClassifierError: ", "LabelError: ", "ImageError: ", "BrushlabError: "):
         line = line.removeprefix(prefix)

@@ -30,7 +30,7 @@ STYLE = """<style>
 
 
 def status_html(status: Status) -> str:
-    """The status line as HTML: a progress bar while busy, red for errors."""
+    """Render the status line as HTML: a progress bar while busy, red for errors."""
     text = escape(status.text)
     if status.kind == "error":
         return (f"<span class='brushlab-status brushlab-error' style='color:#b00020'>"
@@ -45,7 +45,7 @@ def status_html(status: Status) -> str:
 
 
 def shortcuts_button() -> w.Button:
-    """A help button whose tooltip lists the keyboard shortcuts."""
+    """Return a help button whose tooltip lists the keyboard shortcuts."""
     lines = "\n".join(f"{keys}: {what}" for keys, what in SHORTCUTS)
     return w.Button(icon="keyboard-o", tooltip=f"Keyboard shortcuts (click the image first)\n"
                                                  f"{lines}",
