@@ -115,7 +115,7 @@ class StatusLine:
         if view.live and live is not None:
             clf = live.classifier
             if clf is None or view._result_generation < live.generation:
-                return f"live: training on {n:,} labelled pixels…{also}", "busy"
+                return f"live: retraining with {n:,} labelled pixels…{also}", "busy"
             return (f"live: {clf.n_trees} trees on {n:,} labelled pixels{also}: paint where "
                     "the overlay is wrong, or press Train for the full classifier"), "ok"
         if self.trained_version is None or self.trained_version != session.version:
