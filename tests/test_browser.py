@@ -7,6 +7,7 @@ browser is downloaded. Without chromium the tests skip, unless
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -311,7 +312,7 @@ _CZI_NOTEBOOK = """\
 import brushlab
 annotator = brushlab.annotate("cells.czi", classes=["background", "cell"], live=False)
 image = annotator.session.images[0]
-print(image.dims, image.attrs["spacing"], list(image.coords["c"].values))
+print(image.dims, image.attrs["spacing"], [str(c) for c in image.coords["c"].values])
 annotator
 """
 
@@ -349,6 +350,7 @@ def test_czi_annotated_with_whole_labels_at_1280_and_1600(browser, tmp_path: Pat
     _write_cells_czi(tmp_path / "cells.czi")
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(_CZI_NOTEBOOK)]
+    nb.metadata["kernelspec"] = json.loads(NOTEBOOK.read_text())["metadata"]["kernelspec"]
     nbformat.write(nb, tmp_path / "czi.ipynb")
     shots = Path(os.environ.get("BRUSHLAB_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
@@ -401,6 +403,7 @@ def test_czi_annotated_with_whole_labels_at_1280_and_1600(browser, tmp_path: Pat
         assert changed > 20000, changed  # the segmentation overlay is drawn
         _widget_text_ok(page, shots, "trained")
 
+        page.evaluate(f"() => ({_CANVAS_JS})()[0].focus()")  # the Train button had the focus
         page.keyboard.press("Control+z")  # undo the cell stroke: the model is stale now
         _wait_for(page, f"() => ({_STATUS_JS})().includes(\"'cell' has no labels yet\")")
         _widget_text_ok(page, shots, "undone")

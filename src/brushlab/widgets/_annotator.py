@@ -154,7 +154,7 @@ class Annotator(w.VBox):
         self.tool = w.ToggleButtons(options=[("", "paint"), ("", "erase"), ("", "pan"),
                                              ("", "objects")],
                                     icons=["paint-brush", "eraser", "arrows", "object-group"],
-                                    value="paint", style={"button_width": "36px"},
+                                    value="paint", style={"button_width": "52px"},
                                     tooltips=["Paint labels of the class (keys 1-9 choose it)",
                                               "Erase labels (E)", "Pan: drag to move the view",
                                               "Objects: click objects to label them "
