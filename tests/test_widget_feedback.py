@@ -8,8 +8,8 @@ import numpy as np
 
 import brushlab
 from brushlab.features import FeatureSet
-from brushlab.widgets._feedback import BusyRunner, shortcuts_button, status_html
 from brushlab.view._status import Status
+from brushlab.widgets._feedback import BusyRunner, shortcuts_button, status_html
 
 FAST = FeatureSet({"gaussian_smoothing": [1.0]})
 

@@ -56,12 +56,12 @@ class StatusLine:
         """Mark ``task`` (e.g. ``"training"``) as running for the duration of the block."""
         with self._lock:
             self._task, self._started, self._progress = task, time.monotonic(), None
-            self._error = None
+            self._error = self._note = None
         try:
             yield
         finally:
-            with self._lock:
-                self._task, self._progress = None, None
+            with self._lock:  # notes made meanwhile ("already running") are about the task
+                self._task, self._progress, self._note = None, None, None
 
     def progress(self, done: int, total: int) -> None:
         """Report ``done`` of ``total`` steps of the running task."""
