@@ -119,7 +119,7 @@ class Annotator(w.VBox):
         self._build_controls()
         super().__init__([w.HTML(STYLE), self._toolbar(),
                           w.HBox([self.canvas, self._side_panel()]), self.status])
-        self._dom_classes = (*self._dom_classes, "brushlab-annotator")  # add_class is ours
+        w.DOMWidget.add_class(self, "brushlab-annotator")  # self.add_class adds a class label
         state = getattr(self.session, "view_state", None)
         if isinstance(state, dict) and state:
             self.view.restore(state)
