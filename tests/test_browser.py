@@ -156,7 +156,17 @@ _STATUS_JS = """
 
 
 def _wait_for(page, js: str, arg=None, timeout_ms: int = TIMEOUT_MS) -> None:
-    page.wait_for_function(js, arg=arg, timeout=timeout_ms, polling=250)
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(js, arg=arg, timeout=timeout_ms, polling=250)
+    except PlaywrightTimeout as exc:  # say what the page showed instead
+        shots = os.environ.get("BRUSHLAB_SCREENSHOTS")
+        if shots:
+            Path(shots).mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(Path(shots) / "timeout.png"), full_page=True)
+        raise AssertionError(f"waited in vain for {js.strip()[:200]}; the status line said "
+                             f"{page.evaluate(_STATUS_JS)!r}") from exc
 
 
 def _canvas_box(page) -> dict:
