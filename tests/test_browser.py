@@ -7,6 +7,7 @@ browser is downloaded. Without chromium the tests skip, unless
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -155,7 +156,17 @@ _STATUS_JS = """
 
 
 def _wait_for(page, js: str, arg=None, timeout_ms: int = TIMEOUT_MS) -> None:
-    page.wait_for_function(js, arg=arg, timeout=timeout_ms, polling=250)
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(js, arg=arg, timeout=timeout_ms, polling=250)
+    except PlaywrightTimeout as exc:  # say what the page showed instead
+        shots = os.environ.get("BRUSHLAB_SCREENSHOTS")
+        if shots:
+            Path(shots).mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(Path(shots) / "timeout.png"), full_page=True)
+        raise AssertionError(f"waited in vain for {js.strip()[:200]}; the status line said "
+                             f"{page.evaluate(_STATUS_JS)!r}") from exc
 
 
 def _canvas_box(page) -> dict:
@@ -276,5 +287,135 @@ def test_quickstart_in_voila_survives_a_reload(browser, workdir: Path) -> None:
         _wait_for(page, f"() => ({_OPAQUE_JS})() > 100000")
         _wait_for(page, f"() => ({_STATUS_JS})().includes('live:')")
         page.screenshot(path=str(workdir / "voila-reloaded.png"))
+    finally:
+        server.stop()
+
+
+# -- the widget's text at 1280 and 1600 px, on a CZI straight off the microscope --------------
+
+# Every visible label-like element whose text is cut (wider than its box), and every slider
+# readout that overlaps its slider.
+_CUT_JS = """
+() => {
+  const root = document.querySelector('.brushlab-annotator') || document;
+  const visible = e => e.offsetParent !== null && e.getClientRects().length > 0;
+  const sel = ['.jupyter-button', '.widget-toggle-button', '.widget-label', '.widget-readout',
+               '.lm-TabBar-tabLabel', '.p-TabBar-tabLabel', '.widget-label-basic'];
+  const cut = [];
+  for (const e of root.querySelectorAll(sel.join(','))) {
+    if (!visible(e)) continue;
+    if (e.scrollWidth > e.clientWidth + 1) cut.push(`${e.className}: '${e.textContent.trim()
+        || e.title}' ${e.scrollWidth} > ${e.clientWidth}`);
+  }
+  for (const s of root.querySelectorAll('.widget-hslider')) {
+    const r = s.querySelector('.widget-readout'), t = s.querySelector('.slider-container');
+    if (!r || !t || !visible(r)) continue;
+    const a = r.getBoundingClientRect(), b = t.getBoundingClientRect();
+    if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom)
+      cut.push(`readout '${r.textContent}' overlaps its slider`);
+  }
+  return cut;
+}
+"""
+
+_CZI_NOTEBOOK = """\
+import brushlab
+annotator = brushlab.annotate("cells.czi", classes=["background", "cell"], live=False)
+image = annotator.session.images[0]
+print(image.dims, image.attrs["spacing"], [str(c) for c in image.coords["c"].values])
+annotator
+"""
+
+
+def _write_cells_czi(path: Path) -> None:
+    """skimage's cell as a 2-channel CZI written by ZEISS's pylibCZIrw (0.2 um pixels)."""
+    import numpy as np
+    from pylibCZIrw import czi as pyczi
+    from skimage import data
+
+    cell = data.cell()
+    channels = [cell, (255 - cell.astype(np.int32)).astype(cell.dtype)]
+    with pyczi.create_czi(str(path), exist_ok=True) as doc:
+        for c, plane in enumerate(channels):
+            doc.write(np.ascontiguousarray(plane[..., None]), plane={"C": c, "Z": 0, "T": 0})
+        doc.write_metadata(document_name="cells", channel_names={0: "DAPI", 1: "inverse"},
+                           scale_x=0.2e-6, scale_y=0.2e-6)  # libCZI stores meters
+
+
+def _widget_text_ok(page, shots: Path, state: str) -> None:
+    """Screenshot ``state`` at 1280 and 1600 px wide; no label may be cut at either."""
+    for width in (1280, 1600):
+        page.set_viewport_size({"width": width, "height": 1200})
+        page.wait_for_timeout(700)
+        page.screenshot(path=str(shots / f"widget-{state}-{width}.png"), full_page=True)
+        cut = page.evaluate(_CUT_JS)
+        assert not cut, (state, width, cut)
+
+
+def test_czi_annotated_with_whole_labels_at_1280_and_1600(browser, tmp_path: Path) -> None:
+    pytest.importorskip("pylibCZIrw", reason="pylibCZIrw writes the CZI")
+    pytest.importorskip("bioio_czi", reason="bioio-czi reads it (brushlab[formats])")
+    import nbformat
+
+    _write_cells_czi(tmp_path / "cells.czi")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(_CZI_NOTEBOOK)]
+    nb.metadata["kernelspec"] = json.loads(NOTEBOOK.read_text())["metadata"]["kernelspec"]
+    nbformat.write(nb, tmp_path / "czi.ipynb")
+    shots = Path(os.environ.get("BRUSHLAB_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    port, token = _free_port(), secrets.token_hex(16)
+    server = Server(
+        [str(BIN / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+         f"--IdentityProvider.token={token}", "--ServerApp.allow_root=True",
+         "--LabApp.expose_app_in_browser=True", f"--ServerApp.root_dir={tmp_path}",
+         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        tmp_path, port, token,
+    )
+    try:
+        page = browser.new_page(viewport={"width": 1600, "height": 1200})
+        page.goto(f"http://127.0.0.1:{port}/lab/tree/czi.ipynb?token={token}",
+                  timeout=TIMEOUT_MS)
+        _wait_for(page, """() => {
+            const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+            const ctx = w && w.sessionContext;
+            return ctx && ctx.isReady && ctx.session && ctx.session.kernel
+                   && ctx.session.kernel.status === 'idle';
+        }""")
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        _wait_for(page, f"() => ({_CANVAS_JS})().length >= 1")
+        _wait_for(page, f"() => ({_OPAQUE_JS})() > 100000")
+        # the CZI's dims, pixel size and channel names, as the kernel read them
+        text = page.locator(".jp-OutputArea-output pre").first.inner_text()
+        assert "('y', 'x', 'c')" in text and "0.2" in text and "'DAPI', 'inverse'" in text
+        _wait_for(page, f"() => ({_STATUS_JS})().startsWith('nothing is labelled yet')")
+        _widget_text_ok(page, shots, "opened")
+
+        box = _canvas_box(page)
+        page.evaluate(f"() => ({_CANVAS_JS})()[0].focus()")  # keys go to the canvas
+        page.keyboard.press("1")
+        _drag(page, box, [(0.08, 0.10), (0.20, 0.12), (0.30, 0.10)])  # background
+        _wait_for(page, f"() => ({_STATUS_JS})().includes(\"'cell' has no labels yet\")")
+        page.keyboard.press("2")  # the cell class, by its key
+        page.keyboard.press("]")
+        _drag(page, box, [(0.45, 0.45), (0.55, 0.50), (0.62, 0.55)])
+        _wait_for(page, f"() => ({_STATUS_JS})().startsWith('Live is off: press Train')")
+        _widget_text_ok(page, shots, "painted")
+
+        page.evaluate(_SNAPSHOT_JS)
+        page.get_by_role("button", name="Train").click()
+        # a progress bar and the elapsed time while it trains, then what to do next
+        _wait_for(page, """() => document.querySelector('.brushlab-status progress') !== null
+                           || document.querySelector('.brushlab-ok') !== null""")
+        _wait_for(page, f"() => ({_STATUS_JS})().startsWith('trained ')")
+        page.wait_for_timeout(800)
+        changed = page.evaluate(_CHANGED_JS, [])
+        assert changed > 20000, changed  # the segmentation overlay is drawn
+        _widget_text_ok(page, shots, "trained")
+
+        page.evaluate(f"() => ({_CANVAS_JS})()[0].focus()")  # the Train button had the focus
+        page.keyboard.press("Control+z")  # undo the cell stroke: the model is stale now
+        _wait_for(page, f"() => ({_STATUS_JS})().includes(\"'cell' has no labels yet\")")
+        _widget_text_ok(page, shots, "undone")
     finally:
         server.stop()

@@ -22,6 +22,7 @@ import numpy as np
 from brushlab.blockwise._fingerprint import source_fingerprint
 from brushlab.classifier import OUTPUTS, PixelClassifier, load_classifier
 from brushlab.classifier._pixel_classifier import DEFAULT_TILE
+from brushlab.classifier._planes import per_plane, plane_halo, plane_tile
 from brushlab.errors import BrushlabError, ClassifierError, ImageError
 from brushlab.io import Source, spacing_of
 from brushlab.io.ome_zarr import OutputLayout
@@ -140,7 +141,7 @@ def plan(clf: PixelClassifier, src: Source, target: Path, *, chunks: Any, roi: A
             f"{src.image.attrs.get('source', 'the source')} has {src.n_channels} (dims "
             f"{src.image.dims}): use an image with the same channels, or pass dims= if the "
             "axes were named wrongly, or retrain")
-    if ndim != clf.spatial_ndim:
+    if ndim != clf.spatial_ndim and not per_plane(clf, ndim):  # 2D models do stacks per plane
         raise ClassifierError(
             f"the classifier was trained on {clf.spatial_ndim}D images but "
             f"{src.image.attrs.get('source', 'the source')} is {ndim}D (dims {src.image.dims}): "
@@ -151,8 +152,8 @@ def plan(clf: PixelClassifier, src: Source, target: Path, *, chunks: Any, roi: A
     shape = tuple(s.stop - s.start for s in box)
     spacing_map = spacing_of(src.image)
     spacing = tuple(float(spacing_map[d]) for d in dims)
-    halo = tuple(int(h) for h in clf.features.halo(spacing))
-    tile = tuple(int(t) for t in (tile_shape or clf.tile_shape or DEFAULT_TILE[ndim]))
+    halo = plane_halo(clf, spacing)
+    tile = plane_tile(clf, tile_shape or clf.tile_shape or DEFAULT_TILE[ndim], ndim)
     if len(tile) != ndim or min(tile) < 1:
         raise BrushlabError(f"tile_shape {tile} must have {ndim} positive entries")
     given = _chunk_shape(chunks, dims)

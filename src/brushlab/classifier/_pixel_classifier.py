@@ -17,6 +17,7 @@ import xarray as xr
 from brushlab._core.backend import array_module, is_cupy, to_numpy
 from brushlab._core.threads import check_n_jobs, resolve_n_jobs
 from brushlab._core.tiling import iter_tiles, read_with_halo
+from brushlab.classifier._planes import per_plane, plane_halo, plane_tile, predict_planes
 from brushlab.classifier.results import OUTPUTS, build_result
 from brushlab.errors import ClassifierError, ImageError, LabelError, ModelFileError
 from brushlab.features import FeatureSet
@@ -330,7 +331,9 @@ class PixelClassifier:
         Parameters
         ----------
         image : array-like, DataArray or path
-            With the channel count and spatial dims the classifier was trained on.
+            With the channel count the classifier was trained on, and its spatial
+            dims; a 2D-trained classifier predicts a 3D stack plane by plane (and,
+            like every classifier, a time series frame by frame).
         outputs : sequence of str
             Any of ``probabilities``, ``segmentation``, ``uncertainty``, ``confidence``.
         tile_shape : sequence of int, optional
@@ -359,10 +362,10 @@ class PixelClassifier:
         frames, spacing, nd = fr.arrays, fr.spacing, fr.ndim
         self.check_compatible(fr.n_channels, nd)
         shape = frames[0].shape[1:]
-        tile = tuple(tile_shape or self.tile_shape or DEFAULT_TILE[nd])
+        tile = plane_tile(self, tile_shape or self.tile_shape or DEFAULT_TILE[nd], nd)
         if len(tile) != nd:
             raise ClassifierError(f"tile_shape {tile} must have {nd} entries for this image")
-        halo = self.features.halo(spacing)
+        halo = plane_halo(self, spacing)  # 0 along z for a 2D model on a stack
         k = len(self.class_names or [])
         proba = np.zeros((len(frames), k, *shape), dtype=np.float32)
         jobs = [(fi, t) for fi in range(len(frames)) for t in iter_tiles(shape, tile)]
@@ -417,6 +420,8 @@ class PixelClassifier:
         self._require_trained()
         ndim = block.ndim - 1
         self.check_compatible(int(block.shape[0]), ndim)
+        if per_plane(self, ndim):
+            return predict_planes(self, block, halo=halo, origin=origin, spacing=spacing)
         sp = [1.0] * ndim if spacing is None else [float(v) for v in spacing]
         return self.predict_features(self.features.compute_block(block, sp, halo, origin))
 
@@ -447,7 +452,7 @@ class PixelClassifier:
                 f"the classifier was trained on images with {self.n_channels} channel(s) but this "
                 f"image has {n_channels}: use an image with the same channels, or retrain"
             )
-        if ndim != self.spatial_ndim:
+        if ndim != self.spatial_ndim and not per_plane(self, ndim):  # 2D models do stacks
             raise ClassifierError(
                 f"the classifier was trained on {self.spatial_ndim}D images but this image is "
                 f"{ndim}D: pass dims= to imread, or retrain on {ndim}D data"

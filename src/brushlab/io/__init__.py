@@ -16,6 +16,7 @@ Examples
 
 from __future__ import annotations
 
+from brushlab.io._bioio import open_bioio, scene_names
 from brushlab.io._dims import DIMS, METERS, Frames, spacing_of, split_frames, unit_name
 from brushlab.io._formats import split_h5
 from brushlab.io._image import as_image, imread
@@ -33,8 +34,10 @@ __all__ = [
     "check_image",
     "check_labels",
     "imread",
+    "open_bioio",
     "open_image",
     "open_source",
+    "scene_names",
     "spacing_of",
     "split_frames",
     "split_h5",

@@ -34,7 +34,7 @@ __all__ = ["DIMS", "as_image", "imread", "spacing_of"]
 
 
 def imread(source: Any, dims: str | Sequence[str] | None = None, *,
-           max_bytes: int | None = None) -> xr.DataArray:
+           max_bytes: int | None = None, scene: int | str | None = None) -> xr.DataArray:
     """Read an image from a file, a folder or an array, into memory.
 
     The file is opened as :func:`brushlab.io.open_image` opens it, its declared
@@ -46,13 +46,17 @@ def imread(source: Any, dims: str | Sequence[str] | None = None, *,
         A PNG/JPEG, TIFF (first series; OME and ImageJ metadata) or ``.npy``
         file, a ``.zarr`` folder (an array, or an OME-Zarr group: level 0), an
         HDF5 dataset as ``"file.h5/path/to/dataset"``, or in-memory data (see
-        :func:`as_image`).
+        :func:`as_image`). Microscopes' own files (``.czi``, ``.nd2``, ``.lif``, ...)
+        are read through bioio (``pip install 'brushlab[formats]'``).
     dims : str or sequence of str, optional
         Names of the axes as stored, e.g. ``"zyx"``; overrides the metadata.
     max_bytes : int, optional
         Most bytes the image may take in memory; defaults to the environment
         variable ``BRUSHLAB_MAX_IMAGE_BYTES``, else half the memory available.
         Checked against the size the file declares, before reading.
+    scene : int or str, optional
+        Scene (position, series) of a CZI/ND2/LIF/... file, by index or name;
+        the first when None.
 
     Returns
     -------
@@ -77,6 +81,10 @@ def imread(source: Any, dims: str | Sequence[str] | None = None, *,
     """
     if not isinstance(source, (str, os.PathLike)):
         return as_image(source, dims)
+    from brushlab.io._bioio import handles, read_bioio  # CZI, ND2, LIF, ...: via bioio
+
+    if scene is not None or handles(source):
+        return read_bioio(source, scene=scene, dims=dims)
     text = str(os.fspath(source))
     opened = open_file(text)
     names = opened.names(dims)

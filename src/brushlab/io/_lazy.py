@@ -12,12 +12,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from brushlab.errors import ImageError
+from brushlab.io._bioio import handles, open_bioio
 from brushlab.io._dims import SPATIAL, check_pixels, infer_dims, parse_dims
 from brushlab.io._formats import FileImage, StoredArray, open_file
 from brushlab.io._image import as_image, from_file, imread
@@ -216,7 +218,8 @@ def open_source(source: Any, dims: Any = None) -> Source:
     ----------
     source : str, path-like, numpy/dask array or xarray.DataArray
         Any file :func:`brushlab.imread` reads (pictures, which have no regions,
-        are read whole), or an in-memory array.
+        are read whole), or an in-memory array. CZI/ND2/LIF/... files give
+        their first scene (``brushlab.io.open_bioio(path, scene=...)`` for another).
     dims : str or sequence of str, optional
         Names of the stored axes, as for :func:`brushlab.imread`.
 
@@ -243,6 +246,12 @@ def open_source(source: Any, dims: Any = None) -> Source:
 
 
 def _open_path(text: str, dims: Any) -> Source:
+    if handles(text):  # CZI, ND2, LIF, ...: bioio's lazy dask array, first scene
+        path = Path(text)
+        if not path.exists():
+            raise ImageError(f"no file at {path} (absolute: {path.absolute()}); check the "
+                             "spelling and the current directory")
+        return Source(open_bioio(path, dims=dims), None, f"bioio:{path.resolve()}")
     opened = open_file(text)
     array = opened.array
     if not array.by_region:

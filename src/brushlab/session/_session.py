@@ -14,6 +14,7 @@ import xarray as xr
 
 from brushlab._core.threads import resolve_n_jobs
 from brushlab.classifier import PixelClassifier
+from brushlab.classifier._planes import per_plane, predict_plane_region
 from brushlab.errors import ClassifierError, ImageError, LabelError
 from brushlab.features import FeatureSet
 from brushlab.session._feature_cache import FeatureCache
@@ -343,6 +344,8 @@ class Session(SessionPersistence, LabelVerbs, LabelEditor):
         clf = classifier if classifier is not None else self._classifier
         if clf is None or not clf.is_trained:
             raise ClassifierError("no trained classifier yet: paint two classes and call train()")
+        if per_plane(clf, entry.ndim):  # a 2D model on a stack: its own 2D features, per plane
+            return self._predict_plane(entry, index, clf, region, plane, level)
         if clf.features != self._features:
             raise ClassifierError(
                 "this classifier uses another FeatureSet than the session's cached features: "
@@ -371,6 +374,18 @@ class Session(SessionPersistence, LabelVerbs, LabelEditor):
             step,
             attrs={"image": index, "plane": list(p), "level": int(level)},
         )
+        with self._lock:
+            self._results[(index, p)] = result
+        return result
+
+    def _predict_plane(self, entry: ImageEntry, index: int, clf: PixelClassifier, region: Any,
+                       plane: Any, level: int) -> xr.Dataset:
+        clf.check_compatible(entry.n_channels, entry.ndim)
+        p, (ys, xs), step = entry.plane(plane), entry.region(region), 2 ** int(level)
+        frame = entry.frames[entry.frame_of(p)]
+        proba = predict_plane_region(clf, frame, p[-1], (ys, xs), entry.spacing, step)
+        result = assemble_result(proba, list(clf.class_names or []), (ys, xs), step,
+                                 attrs={"image": index, "plane": list(p), "level": int(level)})
         with self._lock:
             self._results[(index, p)] = result
         return result

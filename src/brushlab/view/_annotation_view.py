@@ -28,6 +28,7 @@ from brushlab.view._render import (
     segmentation_rgba,
     uncertainty_rgba,
 )
+from brushlab.view._status import Status, StatusLine
 from brushlab.view._viewport import CanvasRect, Viewport, sample
 
 __all__ = ["AnnotationView", "Redraw", "OVERLAYS", "TOOLS"]
@@ -113,6 +114,7 @@ class AnnotationView:
         self._stroking = False
         self.live_errors: list[str] = []
         self.objects = ObjectsView(self)
+        self.status_line = StatusLine(self)
         self.object_class = "class A"
         self.select_image(0)
 
@@ -313,6 +315,18 @@ class AnnotationView:
             self._labels_changed()
             return Redraw(labels=True)
 
+    def key_down(self, key: str, *, shift: bool = False, ctrl: bool = False,
+                 meta: bool = False) -> Redraw:
+        """Apply a keyboard shortcut (see :data:`brushlab.view._status.SHORTCUTS`)."""
+        from brushlab.view._keys import key_down
+
+        with self._lock:
+            return key_down(self, key, shift=shift, ctrl=ctrl, meta=meta)
+
+    def status(self) -> Status:
+        """Return the status now: what is true and what to do next (see StatusLine)."""
+        return self.status_line.status()
+
     def labels_changed(self) -> Redraw:
         """Labels changed outside the pointer (import, class removal): redraw and retrain."""
         with self._lock:
@@ -371,9 +385,11 @@ class AnnotationView:
 
     def train(self) -> PixelClassifier:
         """Train the full classifier (session settings) and predict the view with it."""
+        version = self.session.version
         clf = self.session.train()
         with self._lock:
             self._last_classifier = clf
+        self.status_line.trained_version = version
         self.predict_view(clf)
         return clf
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable
 from html import escape
 from typing import Any
@@ -18,6 +17,7 @@ from brushlab.session import LiveSettings, Session
 from brushlab.view import OVERLAYS, AnnotationView, Redraw
 from brushlab.widgets._canvas import DRAW_LOCK, LayeredCanvas
 from brushlab.widgets._extra_panels import ModelsPanel, ObjectsPanel
+from brushlab.widgets._feedback import STYLE, BusyRunner, shortcuts_button, status_html
 from brushlab.widgets._panels import FeatureGrid, ImportanceChart, LabelCountChart, load_bokehjs
 
 __all__ = ["Annotator", "annotate"]
@@ -111,11 +111,15 @@ class Annotator(w.VBox):
                                    on_overlay=self._live_overlay)
         self._canvas = LayeredCanvas(self.view, (size, size), ratio, on_event=self._after_event)
         self.canvas = self._canvas.widget
+        self.canvas.on_key_down(self._on_key)
         self._syncing = False
-        self._train_thread: threading.Thread | None = None
+        self._busy = BusyRunner(self.view.status_line, self._render_status)
+        for text in self.errors[-1:]:  # an image refused before the view existed
+            self.view.status_line.error(text)
         self._build_controls()
-        super().__init__([self._toolbar(), w.HBox([self.canvas, self._side_panel()]),
-                          self.status])
+        super().__init__([w.HTML(STYLE), self._toolbar(),
+                          w.HBox([self.canvas, self._side_panel()]), self.status])
+        w.DOMWidget.add_class(self, "brushlab-annotator")  # self.add_class adds a class label
         state = getattr(self.session, "view_state", None)
         if isinstance(state, dict) and state:
             self.view.restore(state)
@@ -124,6 +128,8 @@ class Annotator(w.VBox):
         if live:
             self.live_toggle.value = True
         self._redraw_all()
+        self._show_range(self.contrast.value)
+        self._render_status()
 
     # -- construction -----------------------------------------------------------------
     def _new_session(self, images: Any, classes: Any, features: FeatureSet | None,
@@ -145,20 +151,26 @@ class Annotator(w.VBox):
 
     def _build_controls(self) -> None:
         s = self.session
-        self.tool = w.ToggleButtons(options=[("Paint", "paint"), ("Erase", "erase"),
-                                             ("Pan", "pan"), ("Objects", "objects")],
-                                    value="paint", style={"button_width": "60px"},
-                                    tooltips=["paint labels of the class", "erase labels",
-                                              "drag to move the view",
-                                              "click objects to label them (Objects tab)"])
+        self.tool = w.ToggleButtons(options=[("", "paint"), ("", "erase"), ("", "pan"),
+                                             ("", "objects")],
+                                    icons=["paint-brush", "eraser", "arrows", "object-group"],
+                                    value="paint", style={"button_width": "52px"},
+                                    tooltips=["Paint labels of the class (keys 1-9 choose it)",
+                                              "Erase labels (E)", "Pan: drag to move the view",
+                                              "Objects: click objects to label them "
+                                              "(Objects tab)"])
         self.class_select = w.Dropdown(description="Class", layout=w.Layout(width="220px"))
         self.brush = w.IntSlider(value=3, min=0, max=50, description="Brush",
                                  layout=w.Layout(width="260px"))
-        self.undo_button = w.Button(description="Undo", icon="undo", layout=_small())
-        self.redo_button = w.Button(description="Redo", icon="repeat", layout=_small())
+        self.undo_button = w.Button(icon="undo", tooltip="Undo (Ctrl+Z)", layout=_icon())
+        self.redo_button = w.Button(icon="repeat", tooltip="Redo (Ctrl+Shift+Z)",
+                                    layout=_icon())
+        self.help_button = shortcuts_button()
         self.live_toggle = w.ToggleButton(description="Live", icon="bolt", value=False,
+                                          tooltip="retrain and re-predict after each stroke",
                                           layout=_small())
-        self.train_button = w.Button(description="Train", icon="cogs", layout=_small())
+        self.train_button = w.Button(description="Train", icon="cogs", layout=_small(),
+                                     tooltip="fit the full classifier on every label")
         self.suggest_button = w.Button(description="Suggest", icon="search", layout=_small(),
                                        tooltip="outline the most uncertain part of the view")
         self.overlay_select = w.Dropdown(options=list(OVERLAYS), value="none",
@@ -175,8 +187,9 @@ class Annotator(w.VBox):
         self.t_slider = w.IntSlider(description="t", min=0, max=0,
                                     layout=w.Layout(width="300px"))
         self.channel_select = w.Dropdown(description="Channels", layout=w.Layout(width="220px"))
-        self.contrast = w.FloatRangeSlider(description="Range", readout_format=".4g",
-                                           layout=w.Layout(width="360px"))
+        self.contrast = w.FloatRangeSlider(description="Range", readout=False,
+                                           layout=w.Layout(width="300px"))
+        self.contrast_readout = w.Label(layout=w.Layout(width="auto", min_width="110px"))
         self.auto_button = w.Button(description="Auto", layout=_small(),
                                     tooltip="contrast from the 0.5-99.5 percentiles")
         self.zoom_in = w.Button(icon="search-plus", layout=w.Layout(width="40px"))
@@ -204,7 +217,8 @@ class Annotator(w.VBox):
         self.count_chart = LabelCountChart()
         self.importance_chart = ImportanceChart()
         self.objects_panel = ObjectsPanel(self.view, self._draw, self._report)
-        self.models_panel = ModelsPanel(self.view, self._draw, self._report)
+        self.models_panel = ModelsPanel(self.view, self._draw, self._report,
+                                        background=self._busy.start)
         self._connect()
 
     def _connect(self) -> None:
@@ -227,6 +241,7 @@ class Annotator(w.VBox):
         on(self.t_slider, lambda v: self._set_plane("t", v))
         on(self.channel_select, self._set_channels)
         on(self.contrast, lambda v: self._draw(self.view.set_contrast(*v)))
+        self.contrast.observe(lambda c: self._show_range(c["new"]), names="value")
         on(self.colour, self._recolour)
         on(self.upload, self._import_upload)
         click(self.undo_button, self.undo)
@@ -246,11 +261,12 @@ class Annotator(w.VBox):
     def _toolbar(self) -> w.Widget:
         return w.VBox([
             w.HBox([self.tool, self.class_select, self.brush, self.undo_button,
-                    self.redo_button]),
+                    self.redo_button, self.help_button]),
             w.HBox([self.live_toggle, self.train_button, self.suggest_button,
                     self.overlay_select, self.overlay_class]),
             w.HBox([self.image_select, self.z_slider, self.t_slider]),
-            w.HBox([self.channel_select, self.contrast, self.auto_button, self.zoom_in,
+            w.HBox([self.channel_select, self.contrast, self.contrast_readout,
+                    self.auto_button, self.zoom_in,
                     self.zoom_out, self.fit_button]),
             w.HBox([self.label_opacity, self.overlay_opacity]),
         ])
@@ -268,6 +284,7 @@ class Annotator(w.VBox):
         for i, title in enumerate(["Classes", "Features", "Importance", "Labels I/O", "Objects",
                                    "Models"]):
             tabs.set_title(i, title)
+        tabs.add_class("brushlab-tabs")  # STYLE: whole titles, wrapped when narrow
         return tabs
 
     # -- public ----------------------------------------------------------------------
@@ -287,14 +304,13 @@ class Annotator(w.VBox):
         With ``background=True`` (the button) training runs on a worker thread.
         """
         if background:
-            if self._train_thread is not None and self._train_thread.is_alive():
-                self._info("training is already running")
-                return None
-            self._info("training…")
-            self._train_thread = threading.Thread(target=self._train_now, daemon=True)
-            self._train_thread.start()
+            if not self._busy.start("training", self._train_now):
+                self._info("training is already running: wait for it")
             return None
-        return self._train_now()
+        with self.view.status_line.busy("training"):
+            clf = self._train_now()
+        self._render_status()
+        return clf
 
     def _train_now(self) -> PixelClassifier | None:
         try:
@@ -303,8 +319,6 @@ class Annotator(w.VBox):
             self._error(str(exc))
             return None
         self._after_training(clf)
-        n = sum(self.session.label_counts().values())
-        self._info(f"trained {clf.n_trees} trees on {n:,} labelled pixels")
         return clf
 
     def _after_training(self, clf: PixelClassifier) -> None:
@@ -473,6 +487,7 @@ class Annotator(w.VBox):
     def _after_event(self, name: str, redraw: Redraw) -> None:
         if name in ("mouse_up", "mouse_out") and redraw.cursor:
             self._update_counts()
+            self._render_status()
         self._show_message()
         if name in ("mouse_up", "mouse_wheel"):
             self._save_state()
@@ -486,15 +501,14 @@ class Annotator(w.VBox):
         self._canvas.draw(Redraw(overlay=True))
         clf = self.view.classifier
         if self.view.live_errors:
-            self._info(self.view.live_errors.pop())
+            self._error(self.view.live_errors.pop())
             self.view.live_errors.clear()
-        elif clf is not None and self.view.result is not None:
+            return
+        if clf is not None and self.view.result is not None:
             result = self.view.result
             if result.attrs.get("level", 0) == self.view.viewport.level():
                 self._update_importances(clf)
-                n = sum(self.session.label_counts().values())
-                self._info(f"live: {clf.n_trees} trees on {n:,} labelled pixels; overlay "
-                           f"{result.sizes['y']}x{result.sizes['x']}")
+        self._render_status()
 
     def _set_tool(self, tool: str) -> None:
         self.view.tool = tool
@@ -689,16 +703,56 @@ class Annotator(w.VBox):
             except (AttributeError, TypeError):
                 pass
 
-    def _info(self, text: str) -> None:
+    def _on_key(self, key: str, shift: bool, ctrl: bool, meta: bool) -> None:
+        def apply(_: Any) -> None:
+            self._draw(self.view.key_down(key, shift=shift, ctrl=ctrl, meta=meta))
+            self._syncing = True
+            try:
+                self.class_select.value = self.view.class_id
+                self.brush.value = int(round(self.view.radius))
+                self.tool.value = self.view.tool
+            finally:
+                self._syncing = False
+            if ctrl or meta:
+                self._update_counts()
+            self._render_status()
+
+        self._guard(apply, None)
+
+    def _show_range(self, value: Any) -> None:
+        lo, hi = value
+        self.contrast_readout.value = f"{lo:.4g} – {hi:.4g}"
+
+    def _render_status(self) -> None:
+        view = getattr(self, "view", None)
+        if view is None or not hasattr(self, "status"):
+            return
+        html = status_html(view.status())
         with DRAW_LOCK:
+            self.status.value = html
+
+    def _info(self, text: str) -> None:
+        view = getattr(self, "view", None)
+        if view is None:
             self.status.value = f"<span class='brushlab-status'>{escape(text)}</span>"
+            return
+        view.status_line.note(text)
+        self._render_status()
 
     def _error(self, text: str) -> None:
         self.errors.append(text)
-        if hasattr(self, "status"):
+        view = getattr(self, "view", None)
+        if view is not None:
+            view.status_line.error(text)
+            self._render_status()
+        elif hasattr(self, "status"):
             self.status.value = (f"<span class='brushlab-status brushlab-error' "
                                  f"style='color:#b00020'>⚠ {escape(text)}</span>")
 
 
 def _small() -> w.Layout:
-    return w.Layout(width="90px")
+    return w.Layout(width="auto", min_width="64px")  # fits its text: never cut
+
+
+def _icon() -> w.Layout:
+    return w.Layout(width="40px")

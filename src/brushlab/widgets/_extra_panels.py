@@ -123,9 +123,10 @@ class ModelsPanel:
     """
 
     def __init__(self, view: AnnotationView, draw: Callable[[Redraw], None],
-                 report: Callable[..., None], folder: str | os.PathLike[str] | None = None
-                 ) -> None:
+                 report: Callable[..., None], folder: str | os.PathLike[str] | None = None,
+                 background: Callable[[str, Callable[[], Any]], bool] | None = None) -> None:
         self.view, self.draw, self.report = view, draw, report
+        self.background = background  # runs the button's prediction with a progress line
         self.folder = w.Text(value=str(folder or _default_models_folder()),
                              description="Folder", layout=w.Layout(width="320px"))
         self.scan_button = w.Button(description="Scan", icon="refresh",
@@ -134,7 +135,7 @@ class ModelsPanel:
         self.info = w.HTML()
         self.run_button = w.Button(description="Run on this plane", icon="play")
         self.scan_button.on_click(lambda _: self.scan())
-        self.run_button.on_click(lambda _: self.run())
+        self.run_button.on_click(lambda _: self._run_clicked())
         self.package.observe(lambda _: self._describe(), names="value")
         self._entries: dict[str, Any] = {}
         self.widget = w.VBox([w.HBox([self.folder, self.scan_button]), self.package, self.info,
@@ -167,6 +168,12 @@ class ModelsPanel:
         if problem:
             text += f"<p style='color:#b00020'>{escape(str(problem))}</p>"
         self.info.value = text
+
+    def _run_clicked(self) -> None:
+        if self.background is None:
+            self.run()
+        elif not self.background("running the model", self.run):
+            self.report("another task is running: wait for it", error=True)
 
     def run(self) -> bool:
         """Run the chosen package on the plane shown and make its output the overlay."""
