@@ -2,7 +2,7 @@
 
 A model file is one zip container holding ``metadata.json``::
 
-    {"format": "brushlab-classifier", "format_version": 1,
+    {"format": "brushlab-classifier", "format_version": 2,
      "arrays": {name: {"dtype": ..., "shape": [...], "sha256": ...}, ...},
      "metadata": {...the caller's JSON metadata...}}
 
@@ -11,7 +11,8 @@ and one ``<name>.npy`` member per array, written with ``np.save(allow_pickle=Fal
 is refused before any array data is parsed, and ``np.load`` always gets ``allow_pickle=False``.
 
 The forest <-> arrays conversion lives in :mod:`brushlab.forest_arrays`; its two functions
-are re-exported here.
+are re-exported here. Boosted trees are stored as arrays too (:mod:`brushlab.boosted_arrays`).
+Format 2 adds them; a format-1 file (forests only) reads as before.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ __all__ = [
 ]
 
 FORMAT_NAME = "brushlab-classifier"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: boosted trees (metadata "boosted_trees"); 1: forests only
 
 _METADATA = "metadata.json"
 _ARRAY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")  # becomes a zip member name
