@@ -87,10 +87,10 @@ def open_project(
         try:
             features = FeatureSet.from_dict(doc["features"])
             classes = [(c["name"], c["colour"]) for c in doc["classes"]]
-            params = {
-                **dict(doc.get("classifier_params", {})),
-                **session_options.pop("classifier_params", {}),
-            }
+            saved = dict(doc.get("classifier_params", {}))
+            # Projects from before boosted trees name no model: they trained forests.
+            saved.setdefault("model", "random_forest")
+            params = {**saved, **session_options.pop("classifier_params", {})}
             entries = list(doc["images"])
         except (KeyError, TypeError, ValueError, BrushlabError) as exc:
             raise damaged(reader.path, f"its settings are incomplete ({exc})") from exc

@@ -1,11 +1,14 @@
 """Live updates: after each stroke, retrain and predict the visible region off the UI thread.
 
 One worker thread per :class:`LiveUpdater`. A stroke bumps the generation and
-wakes the worker; after a debounce it trains a small forest on the cached
-features of all labelled pixels and predicts the view twice: a preview every
-``2**preview_level``-th pixel from the first ``preview_trees`` trees, then full
-resolution once the forest has grown to ``n_trees`` (warm start: the preview's
-trees are kept, not refitted). Whenever a newer stroke or view arrives, the
+wakes the worker; after a debounce it trains on the cached features of all
+labelled pixels and predicts the view twice: a preview every
+``2**preview_level``-th pixel, then full resolution. With boosted trees (the
+default model) it trains the session's full model, as :meth:`Session.train`
+does (fast enough: benchmarks/bench_interactive.py), and both overlays come from
+it. With ``model="random_forest"`` it trains a small forest: the preview from
+the first ``preview_trees`` trees, full resolution once the forest has grown to
+``n_trees`` (warm start: the preview's trees are kept, not refitted). Whenever a newer stroke or view arrives, the
 running work is abandoned at the next checkpoint and its results are dropped,
 so a callback never receives an overlay older than one it already has.
 """
@@ -38,6 +41,9 @@ _log = logging.getLogger("brushlab")
 @dataclass(frozen=True)
 class LiveSettings:
     """Speed settings for live updates; :meth:`Session.train` keeps the full settings.
+
+    ``preview_trees``, ``n_trees`` and ``max_samples`` apply to random forests only:
+    with boosted trees, live updates train the session's full model.
 
     Parameters
     ----------
@@ -166,7 +172,7 @@ class LiveUpdater:
 
     @property
     def classifier(self) -> PixelClassifier | None:
-        """The latest live forest (reduced settings), or None."""
+        """The latest live model (forests: reduced settings), or None."""
         return self._model
 
     @property
@@ -346,10 +352,18 @@ class LiveUpdater:
         meta: dict[str, int],
         gen: int,
     ) -> tuple[PixelClassifier | None, PixelClassifier | None]:
-        """Fit the preview forest and the full live forest (the preview's trees plus more)."""
+        """Fit the preview model and the full live model (forest: the preview's trees plus more)."""
         s = self._session
         cfg = self.settings
         params = s.classifier_params
+        if params.get("model", "boosted_trees") == "boosted_trees":
+            # Boosted trees fit in a fraction of a second: live = the session's full model.
+            full = PixelClassifier(s.features, **{**params, "n_jobs": s.n_threads})
+            fit_classifier(full, x, y, class_names=names, **meta)
+            if self._stale(gen):
+                self.dropped += 1
+                return None, None
+            return full, full
         clf = PixelClassifier(
             s.features,
             n_trees=cfg.preview_trees,
