@@ -68,8 +68,9 @@ def import_ilastik(
 
     Images (embedded in the project or referenced by path), labels, class names
     and colours and the feature selection come over; ``session.train()`` then
-    trains brushlab's forest on the same labels with the equivalent
-    :class:`FeatureSet`. Nothing in the file is unpickled: ilastik's own
+    trains brushlab's random forest (ilastik's kind of classifier; pass
+    ``classifier_params={"model": "boosted_trees"}`` for brushlab's faster default)
+    on the same labels with the equivalent :class:`FeatureSet`. Nothing in the file is unpickled: ilastik's own
     classifier is not read.
 
     Parameters
@@ -124,8 +125,11 @@ def import_ilastik(
         lanes = _lanes(f, path, relinks, folders)
         classes = _classes(f, path, lanes)
         features = _features(f, path)
+    # ilastik trains a random forest: so does the imported session unless told otherwise.
+    params = {"model": "random_forest", **dict(session_options.pop("classifier_params", None) or {})}
     session = Session(
-        None, classes=classes, features=features, precompute=precompute, **session_options
+        None, classes=classes, features=features, precompute=precompute,
+        classifier_params=params, **session_options,
     )
     names: set[str] = set()
     for lane in lanes:
