@@ -193,8 +193,8 @@ def spawn(method: str, regime: str, quick: bool) -> dict[str, Any]:
 
 
 def table(records: list[dict[str, Any]]) -> str:
-    head = (f"| regime | method | labelled px | fit s | model s | e2e s (mosaic) | peak MB "
-            f"| F1 15-19 | unc: err share | load |")
+    head = ("| regime | method | labelled px | fit s | model s | e2e s (mosaic) | peak MB "
+            "| F1 15-19 | unc: err share | load |")
     lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in records:
         if "error" in r:

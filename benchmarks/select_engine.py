@@ -8,6 +8,8 @@ Run: ``.venv/bin/python benchmarks/select_engine.py [--quick]``. Uses ../shared/
   fit time; predict time of one 512x512 slice (classifier only, features precomputed).
 - BBBC039 nuclei: per image, 10 strokes per class (seed 1) as tests/test_accuracy.py;
   nucleus pixel F1 on the whole image, mean over the 13 images.
+- "unc err": among the 5 % most uncertain of those ISBI pixels (1 - (p_max - p_2nd)), the
+  share that is misclassified (higher: uncertainty points at errors better).
 - blobs: the sparse manual annotation split in two halves (random, seed 0): train on one,
   accuracy on the other, both ways.
 
@@ -59,15 +61,27 @@ def fit(clf: brushlab.PixelClassifier, x: np.ndarray, y: np.ndarray) -> float:
 def isbi(params: dict[str, Any], data: dict[str, Any]) -> dict[str, float]:
     clf = classifier(params, data["fs"])
     fit_s = fit(clf, data["x"], data["y"])
-    scores, seconds = [], []
+    scores, seconds, ps, wrongs = [], [], [], []
     for i in data["test"]:
         t0 = time.perf_counter()
         p = clf.predict_features(data["rows"][i].T)
         seconds.append(time.perf_counter() - t0)
         free = data["labels"][i].reshape(-1) == 0
         seg = np.argmax(p, axis=0) + 1
-        scores.append(f1_score((seg == 1)[free], data["truth"][i].reshape(-1)[free] == 0))
-    return {"isbi_f1": float(np.mean(scores)), "fit_s": fit_s, "predict_s": float(np.min(seconds))}
+        membrane = data["truth"][i].reshape(-1)[free] == 0
+        scores.append(f1_score((seg == 1)[free], membrane))
+        ps.append(p[:, free])
+        wrongs.append((seg == 1)[free] != membrane)
+    return {"isbi_f1": float(np.mean(scores)), "fit_s": fit_s, "predict_s": float(np.min(seconds)),
+            "unc_err": uncertain_error_share(np.concatenate(ps, axis=1), np.concatenate(wrongs))}
+
+
+def uncertain_error_share(p: np.ndarray, wrong: np.ndarray, share: float = 0.05) -> float:
+    """Misclassified fraction among the ``share`` most uncertain pixels (p: (K, n))."""
+    top2 = np.sort(p, axis=0)[-2:]
+    uncertainty = 1.0 - (top2[1] - top2[0])
+    k = max(1, int(round(share * uncertainty.size)))
+    return float(wrong[np.argpartition(-uncertainty, k - 1)[:k]].mean())
 
 
 def bbbc(params: dict[str, Any], data: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> float:
@@ -129,11 +143,12 @@ def main() -> None:
     print(f"ISBI realistic regime: {len(isbi_data['y'])} labelled pixels on 20 slices "
           f"({len(isbi_data['y']) / (20 * 512 * 512):.2%})", flush=True)
     head = (f"{'classifier (41 default features)':28s} {'ISBI F1':>8s} {'fit s':>6s} "
-            f"{'pred s/512²':>11s} {'BBBC F1':>8s} {'blobs acc':>9s}")
+            f"{'pred s/512²':>11s} {'unc err':>7s} {'BBBC F1':>8s} {'blobs acc':>9s}")
     print(head + "\n" + "-" * len(head))
     for name, params in CANDIDATES.items():
         r = isbi(params, isbi_data)
         print(f"{name:28s} {r['isbi_f1']:8.4f} {r['fit_s']:6.2f} {r['predict_s']:11.3f} "
+              f"{r['unc_err']:7.3f} "
               f"{bbbc(params, bbbc_data):8.4f} {blobs(params, blobs_data):9.4f}", flush=True)
     print(f"load average after {os.getloadavg()[0]:.2f}")
 

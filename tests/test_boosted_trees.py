@@ -156,8 +156,8 @@ def test_bad_settings_are_refused():
     with pytest.raises(ClassifierError, match="not trained"):
         BoostedTrees().predict_proba(np.zeros((2, 3), np.float32))
     with pytest.raises(ClassifierError, match="features"):
-        BoostedTrees(n_trees=2).fit(np.random.rand(50, 3), np.arange(50) % 2).predict_proba(
-            np.zeros((2, 4), np.float32))
+        x = np.random.default_rng(0).random((50, 3))
+        BoostedTrees(n_trees=2).fit(x, np.arange(50) % 2).predict_proba(np.zeros((2, 4)))
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])

@@ -89,7 +89,7 @@ def booster_to_arrays(booster: Any) -> tuple[dict[str, np.ndarray], dict[str, An
             raise ValueError("categorical or linear trees cannot be stored")
         n_leaves = int(info["num_leaves"])
         n_splits = n_leaves - 1
-        tree = {k: [0] * n_splits for k in splits}
+        tree: dict[str, list[Any]] = {k: [0] * n_splits for k in splits}
         values = [0.0] * n_leaves
 
         def child(node: dict[str, Any]) -> int:
@@ -113,7 +113,7 @@ def booster_to_arrays(booster: Any) -> tuple[dict[str, np.ndarray], dict[str, An
         leaves += values
         split_offsets.append(split_offsets[-1] + n_splits)
         leaf_offsets.append(leaf_offsets[-1] + n_leaves)
-    arrays = {
+    arrays: dict[str, np.ndarray] = {
         "split_offsets": np.asarray(split_offsets, np.int64),
         "leaf_offsets": np.asarray(leaf_offsets, np.int64),
         "split_feature": np.asarray(splits["f"], np.int32),
@@ -125,7 +125,9 @@ def booster_to_arrays(booster: Any) -> tuple[dict[str, np.ndarray], dict[str, An
         "leaf_value": np.asarray(leaves, np.float64),
         "base_score": np.zeros(n_outputs, np.float64),  # LightGBM folds it into tree 0
     }
-    meta = {"n_features": n_features, "n_outputs": n_outputs, "n_trees": len(leaf_offsets) - 1}
+    meta: dict[str, Any] = {
+        "n_features": n_features, "n_outputs": n_outputs, "n_trees": len(leaf_offsets) - 1
+    }
     return arrays, meta
 
 
@@ -134,7 +136,8 @@ def _array(arrays: Mapping[str, np.ndarray], name: str, size: int | None) -> np.
         raise _bad(f"it has no {name!r} array")
     array = np.asarray(arrays[name])
     kinds = "f" if np.dtype(ARRAY_NAMES[name]).kind == "f" else "iu"
-    if array.ndim != 1 or array.dtype.kind not in kinds or (size is not None and array.size != size):
+    wrong_size = size is not None and array.size != size
+    if array.ndim != 1 or array.dtype.kind not in kinds or wrong_size:
         raise _bad(f"array {name!r} has dtype {array.dtype} and shape {array.shape}")
     if kinds == "f" and not np.isfinite(array).all():
         raise _bad(f"array {name!r} holds non-finite values")

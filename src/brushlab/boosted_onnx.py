@@ -117,7 +117,7 @@ def probability_graph(
 def prediction_session(
     arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], n_classes: int, *, threads: int = 1
 ) -> Any:
-    """An onnxruntime session from rows ``x`` float32 ``(P, F)`` to probabilities ``p``.
+    """Build an onnxruntime session from rows ``x`` float32 ``(P, F)`` to probabilities ``p``.
 
     Parameters
     ----------

@@ -144,7 +144,7 @@ class BoostedTrees:
         self._session: Any = None
 
     def get_params(self) -> dict[str, Any]:
-        """Settings as a JSON-able dict (what a model file records)."""
+        """Return the settings as a JSON-able dict (what a model file records)."""
         return {
             "n_trees": self.n_trees,
             "n_leaves": self.n_leaves,
@@ -224,7 +224,7 @@ class BoostedTrees:
             raise ClassifierError("these boosted trees are not trained yet: call fit() first")
 
     def booster(self) -> Any:
-        """The LightGBM booster that predicts (rebuilt from the arrays after loading)."""
+        """Return LightGBM's booster of these trees (rebuilt from the arrays after loading)."""
         self._require()
         if self._booster is None:
             self._booster = booster_from_arrays(self.arrays or {}, self.meta)
@@ -287,7 +287,7 @@ class BoostedTrees:
 
     # -- arrays ---------------------------------------------------------------------
     def to_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """The trained model as plain arrays and JSON metadata (a model file's content)."""
+        """Return the trained model as plain arrays and JSON metadata (a model file's content)."""
         self._require()
         return dict(self.arrays or {}), dict(self.meta)
 

@@ -16,8 +16,8 @@ import xarray as xr
 
 from ._backend import array_module, is_cupy, to_numpy
 from ._layout import split_frames
-from .errors import ClassifierError, ImageError, LabelError, ModelFileError
 from .boosted_trees import DEFAULTS as BOOSTED_DEFAULTS
+from .errors import ClassifierError, ImageError, LabelError, ModelFileError
 from .features import FeatureSet
 from .tiling import iter_tiles, read_with_halo
 from .validation import check_image, check_labels
@@ -47,10 +47,10 @@ class PixelClassifier:
     random_state : int, optional
         Seed; the same seed, data and labels give the same model.
     model : {"boosted_trees", "random_forest"}, default "boosted_trees"
-        ``"boosted_trees"``: LightGBM gradient boosting (:class:`brushlab.boosted_trees.BoostedTrees`;
-        defaults chosen on ISBI 2012, BBBC039 and blobs, see benchmarks/README.md): the
-        accuracy of the forest at a fraction of its fit and predict time. ``"random_forest"``:
-        scikit-learn's ``RandomForestClassifier``, the kind of classifier ilastik trains.
+        ``"boosted_trees"``: LightGBM gradient boosting
+        (:class:`brushlab.boosted_trees.BoostedTrees`; defaults chosen on ISBI 2012,
+        BBBC039 and blobs, see benchmarks/README.md): the accuracy of the forest at a
+        fraction of its fit and predict time. ``"random_forest"``: scikit-learn's ``RandomForestClassifier``, the kind of classifier ilastik trains.
     class_weight : {None, "balanced"}, default None
         ``"balanced"`` weighs classes inversely to their labelled pixel counts,
         so a class with few scribbles is not drowned out.
@@ -343,10 +343,13 @@ class PixelClassifier:
         from threadpoolctl import threadpool_limits
 
         threads = min(self._threads(), max(1, len(items)))
-        if threads == 1:
-            return [fn(it) for it in items]
-        with threadpool_limits(limits=1), ThreadPoolExecutor(threads) as pool:
-            return list(pool.map(fn, items))
+        # BLAS single-threaded even for one item: OpenBLAS's spinning threads cost 3-10x
+        # the CPU time of the features when other jobs share the cores (issue 14).
+        with threadpool_limits(limits=1):
+            if threads == 1:
+                return [fn(it) for it in items]
+            with ThreadPoolExecutor(threads) as pool:
+                return list(pool.map(fn, items))
 
     # -- prediction ------------------------------------------------------------
     @property

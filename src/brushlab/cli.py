@@ -532,7 +532,8 @@ def _info(args: argparse.Namespace) -> int:
     for family, scales in info["features"].items():
         print(f"  {family}: sigma {', '.join(f'{s:g}' for s in scales)}")
     print(f"input:    {info['n_channels']} channel(s), {info['spatial_ndim']}D images")
-    print(f"trees:    {info['engine']}, {info['n_trees']} trees, class_weight {info['class_weight']}, "
+    print(f"trees:    {info['engine']}, {info['n_trees']} trees, "
+          f"class_weight {info['class_weight']}, "
           f"seed {info['random_state']}")
     if training:
         print(f"training: {training.get('n_images', '?')} image(s), "

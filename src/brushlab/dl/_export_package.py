@@ -392,7 +392,7 @@ def _readme(
 
 
 def _kind(clf: Any) -> tuple[str, str]:
-    """The model's name and how the ONNX graph computes it (for the README and rdf)."""
+    """Return the model's name and how the ONNX graph computes it (for the README and rdf)."""
     if getattr(clf, "model", None) == "boosted_trees" and clf.estimator is None:
         return "boosted trees", "an ONNX-ML `TreeEnsembleRegressor` (raw scores) and a softmax"
     return "random forest", "an ONNX-ML `TreeEnsembleClassifier`"

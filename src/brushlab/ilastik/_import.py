@@ -70,8 +70,8 @@ def import_ilastik(
     and colours and the feature selection come over; ``session.train()`` then
     trains brushlab's random forest (ilastik's kind of classifier; pass
     ``classifier_params={"model": "boosted_trees"}`` for brushlab's faster default)
-    on the same labels with the equivalent :class:`FeatureSet`. Nothing in the file is unpickled: ilastik's own
-    classifier is not read.
+    on the same labels with the equivalent :class:`FeatureSet`. Nothing in the
+    file is unpickled: ilastik's own classifier is not read.
 
     Parameters
     ----------
@@ -126,7 +126,8 @@ def import_ilastik(
         classes = _classes(f, path, lanes)
         features = _features(f, path)
     # ilastik trains a random forest: so does the imported session unless told otherwise.
-    params = {"model": "random_forest", **dict(session_options.pop("classifier_params", None) or {})}
+    asked = dict(session_options.pop("classifier_params", None) or {})
+    params = {"model": "random_forest", **asked}
     session = Session(
         None, classes=classes, features=features, precompute=precompute,
         classifier_params=params, **session_options,

@@ -8,9 +8,10 @@ default model) it trains the session's full model, as :meth:`Session.train`
 does (fast enough: benchmarks/bench_interactive.py), and both overlays come from
 it. With ``model="random_forest"`` it trains a small forest: the preview from
 the first ``preview_trees`` trees, full resolution once the forest has grown to
-``n_trees`` (warm start: the preview's trees are kept, not refitted). Whenever a newer stroke or view arrives, the
-running work is abandoned at the next checkpoint and its results are dropped,
-so a callback never receives an overlay older than one it already has.
+``n_trees`` (warm start: the preview's trees are kept, not refitted).
+Whenever a newer stroke or view arrives, the running work is abandoned at the
+next checkpoint and its results are dropped, so a callback never receives an
+overlay older than one it already has.
 """
 
 from __future__ import annotations
