@@ -50,7 +50,8 @@ class PixelClassifier:
         ``"boosted_trees"``: LightGBM gradient boosting
         (:class:`brushlab.boosted_trees.BoostedTrees`; defaults chosen on ISBI 2012,
         BBBC039 and blobs, see benchmarks/README.md): the accuracy of the forest at a
-        fraction of its fit and predict time. ``"random_forest"``: scikit-learn's ``RandomForestClassifier``, the kind of classifier ilastik trains.
+        fraction of its fit and predict time. ``"random_forest"``: scikit-learn's
+        ``RandomForestClassifier``, the kind of classifier ilastik trains.
     class_weight : {None, "balanced"}, default None
         ``"balanced"`` weighs classes inversely to their labelled pixel counts,
         so a class with few scribbles is not drowned out.
