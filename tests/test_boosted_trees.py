@@ -91,7 +91,7 @@ def test_tiled_equals_untiled(trained):
 def test_save_load_round_trip_is_identical(trained, tmp_path):
     clf, image, _ = trained
     loaded = brushlab.load_classifier(clf.save(tmp_path / "m.brushlab"))
-    assert loaded.model == "boosted_trees" and loaded.n_trees == 30 and loaded.n_leaves == 15
+    assert loaded.model == "boosted_trees" and loaded.n_trees == 30 and loaded.n_leaves == 31
     assert_array_equal(loaded.predict(image).probabilities.values,
                        clf.predict(image).probabilities.values)
     assert_array_equal(loaded.feature_importances.values, clf.feature_importances.values)

@@ -61,7 +61,7 @@ class PixelClassifier:
         Fewest labelled pixels per leaf (default 20 for boosted trees, 1 for the forest).
     max_features
         Features tried per split (random forest only).
-    n_leaves : int, default 15
+    n_leaves : int, default 31
         Leaves per boosted tree.
     learning_rate : float, default 0.1
         Shrinkage of each boosted tree.
