@@ -96,3 +96,18 @@ def test_ilastik_import_trains_a_random_forest_unless_told(tmp_path):
     with brushlab.import_ilastik(path, precompute=False,
                                  classifier_params={"model": "boosted_trees"}) as session:
         assert session.train().model == "boosted_trees"
+
+
+def test_live_boosted_trees_fit_on_a_label_pool_beyond_its_size():
+    session = make_session(blobs())
+    scribble(session)
+    rec = Recorder()
+    live = session.live(rec, LiveSettings(debounce_s=0, n_trees=4, preview_trees=2,
+                                           max_samples=8))
+    live.set_view(0, VIEW)
+    assert live.wait_idle(30)
+    assert rec.updates[-1].error is None
+    assert live.classifier.model == "boosted_trees"
+    assert sum(live.classifier.training["labelled_pixels"].values()) <= 4 * 8 + 2
+    live.stop()
+    session.close()

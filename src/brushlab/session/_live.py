@@ -5,7 +5,7 @@ wakes the worker; after a debounce it trains on the cached features of all
 labelled pixels and predicts the view twice: a preview every
 ``2**preview_level``-th pixel, then full resolution. With boosted trees (the
 default model) it trains the session's full model, as :meth:`Session.train`
-does (fast enough: benchmarks/bench_interactive.py), and both overlays come from
+does (on a pool of at most 16k labels by default), and both overlays come from
 it. With ``model="random_forest"`` it trains a small forest: the preview from
 the first ``preview_trees`` trees, full resolution once the forest has grown to
 ``n_trees`` (warm start: the preview's trees are kept, not refitted).
@@ -43,8 +43,9 @@ _log = logging.getLogger("brushlab")
 class LiveSettings:
     """Speed settings for live updates; :meth:`Session.train` keeps the full settings.
 
-    ``preview_trees``, ``n_trees`` and ``max_samples`` apply to random forests only:
-    with boosted trees, live updates train the session's full model.
+    ``preview_trees`` and ``n_trees`` apply to random forests only: with boosted trees,
+    live updates train the session's full model, on a pool of at most
+    ``n_trees * max_samples`` labels.
 
     Parameters
     ----------
@@ -358,7 +359,12 @@ class LiveUpdater:
         cfg = self.settings
         params = s.classifier_params
         if params.get("model", "boosted_trees") == "boosted_trees":
-            # Boosted trees fit in a fraction of a second: live = the session's full model.
+            # The session's full model (what Train gives), on a pool of at most
+            # n_trees * max_samples labels: equal to Train up to 16k labels by default,
+            # and its fit time bounded beyond (benchmarks/bench_interactive.py).
+            if cfg.max_samples is not None and len(y) > cfg.n_trees * cfg.max_samples:
+                keep = label_pool(y, cfg.n_trees * cfg.max_samples, params.get("random_state"))
+                x, y = x[keep], y[keep]
             full = PixelClassifier(s.features, **{**params, "n_jobs": s.n_threads})
             fit_classifier(full, x, y, class_names=names, **meta)
             if self._stale(gen):
