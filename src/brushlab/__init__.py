@@ -2,7 +2,7 @@
 
 The headless core: :func:`imread` loads any image as an ``xarray.DataArray``
 with dims from ``t, z, y, x, c``; :class:`FeatureSet` computes ilastik's filter
-families; :class:`PixelClassifier` trains a random forest from sparse labels and
+families; :class:`PixelClassifier` trains boosted trees (or a random forest) from sparse labels and
 predicts probabilities, segmentation and uncertainty, tile by tile.
 """
 
