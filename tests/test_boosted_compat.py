@@ -67,15 +67,18 @@ def test_live_with_a_forest_keeps_the_warm_started_small_forest():
     session.close()
 
 
-def test_live_with_boosted_trees_equals_train():
+def test_live_with_boosted_trees_equals_train_with_its_settings():
     session = make_session(blobs())
     scribble(session)
     rec = Recorder()
-    live = session.live(rec, LiveSettings(debounce_s=0.0))
+    live = session.live(rec, LiveSettings(debounce_s=0.0, preview_trees=5, n_trees=5))
     live.set_view(0, VIEW)
     assert live.wait_idle(30)
     final = rec.updates[-1]
     assert final.final and final.error is None
+    assert live.classifier.model == "boosted_trees" and live.classifier.n_trees == 5
+    # few labels (under boosted_labels): the live model is Train's with n_trees=5
+    session.classifier_params = {**session.classifier_params, "n_trees": 5}
     session.train()
     assert_array_equal(
         final.result.probabilities.values, session.predict_region(0, VIEW).probabilities.values
@@ -102,12 +105,11 @@ def test_live_boosted_trees_fit_on_a_label_pool_beyond_its_size():
     session = make_session(blobs())
     scribble(session)
     rec = Recorder()
-    live = session.live(rec, LiveSettings(debounce_s=0, n_trees=4, preview_trees=2,
-                                           max_samples=8))
+    live = session.live(rec, LiveSettings(debounce_s=0, boosted_labels=32))
     live.set_view(0, VIEW)
     assert live.wait_idle(30)
     assert rec.updates[-1].error is None
     assert live.classifier.model == "boosted_trees"
-    assert sum(live.classifier.training["labelled_pixels"].values()) <= 4 * 8 + 2
+    assert sum(live.classifier.training["labelled_pixels"].values()) <= 32 + 2
     live.stop()
     session.close()

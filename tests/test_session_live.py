@@ -56,9 +56,10 @@ def test_stroke_gives_preview_then_full_resolution(session):
     assert full.result.segmentation.shape == (52, 70)
     assert {"train_s", "predict_s", "latency_s"} <= set(full.timings)
     clf = live.classifier
-    # Boosted trees (the default model since issue 14): live trains the session's full
-    # model; the forest's warm-started 8-tree live model is tested in test_boosted_session.py.
-    assert clf.model == "boosted_trees" and clf.n_trees == session.classifier_params["n_trees"]
+    # Boosted trees (the default model since issue 14): live trains the session's settings
+    # with n_trees iterations; the forest's warm-started 8-tree live model is tested in
+    # test_boosted_compat.py.
+    assert clf.model == "boosted_trees" and clf.n_trees == 8
     again = session.predict_region(0, VIEW, classifier=clf)
     assert_array_equal(full.result.probabilities.values, again.probabilities.values)
     assert session.classifier is None  # live forests never replace train()'s
