@@ -16,7 +16,8 @@ stack; ``--quick``: 512x512 and a 16x256x256 stack):
   (default arguments) and ``sklearn.ensemble.RandomForestClassifier`` (100
   trees, ``n_jobs=-1``), fit on the same scribbles, ``predict_proba`` of the
   whole image.
-- brushlab: ``PixelClassifier(random_state=0)`` (default FeatureSet) and
+- brushlab: ``PixelClassifier(random_state=0)`` (default FeatureSet and model: boosted
+  trees since issue 14), the same with ``model="random_forest"``, and
   ``PixelClassifier(FeatureSet.all())``, and features only for
   ``FeatureSet.all()`` on 1 thread (``FeatureSet.compute``, 256x256 tiles) and
   on 2 threads (tiles on a thread pool through ``FeatureSet.compute_block``).
@@ -26,6 +27,10 @@ ISBI 2012 training slices 0, 5 and 10; accuracy is the membrane F1 on the whole
 benchmark image. Each (method, size) runs in a fresh subprocess of this script,
 so its peak memory (peak RSS minus the RSS right after loading the data) is
 its own. Nothing here asserts a timing: the script reports.
+
+``--engine`` runs ``bench_engine.py`` instead (issue 14): the classifier engine at the
+sparse label regime above and at a realistic one (scribbles on all 20 ISBI slices, ~48k
+labelled pixels), boosted trees vs brushlab's random forest vs skimage + sklearn.
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ METHODS = {
     "scipy_closed_1t": "Peer A' scipy + closed-form eig, 1 thread",
     "skimage_sklearn": "Peer B skimage mbf + sklearn RF",
     "brushlab": "brushlab PixelClassifier (default)",
+    "brushlab_rf": "brushlab PixelClassifier(model=random_forest)",
     "brushlab_all": "brushlab PixelClassifier (FeatureSet.all)",
     "brushlab_feat_1t": "brushlab FeatureSet.all, 1 thread",
     "brushlab_feat_2t": "brushlab FeatureSet.all, 2 threads",
@@ -436,14 +442,14 @@ def measure_skimage_sklearn(case: Case) -> dict[str, Any]:
     }
 
 
-def measure_brushlab(case: Case, all_features: bool) -> dict[str, Any]:
+def measure_brushlab(case: Case, all_features: bool, model: str | None = None) -> dict[str, Any]:
     import brushlab
 
     fs = brushlab.FeatureSet.all() if all_features else brushlab.FeatureSet.default()
     n = repeats(case)
     base = rss_mb()
     fs.compute(warm_crop(case))
-    clf = brushlab.PixelClassifier(fs, random_state=0)
+    clf = brushlab.PixelClassifier(fs, random_state=0, **({"model": model} if model else {}))
     t0 = time.perf_counter()
     clf.fit(case.train_images, case.train_labels)
     fit_s = time.perf_counter() - t0
@@ -536,6 +542,8 @@ def run_child(method: str, case_name: str, mode: str) -> dict[str, Any]:
         out = measure_skimage_sklearn(case)
     elif method == "brushlab":
         out = measure_brushlab(case, all_features=False)
+    elif method == "brushlab_rf":
+        out = measure_brushlab(case, all_features=False, model="random_forest")
     elif method == "brushlab_all":
         out = measure_brushlab(case, all_features=True)
     elif method == "brushlab_feat_1t":
@@ -781,8 +789,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="512x512 and a 16x256x256 stack only")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument("--engine", action="store_true",
+                        help="issue 14: the classifier engine at the sparse and the realistic "
+                             "label regime (runs bench_engine.py)")
     parser.add_argument("--_child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.engine:
+        from bench_engine import main as engine_main
+
+        return engine_main(["--quick"] if args.quick else [])
     if args._child:
         method, size, mode, path = args._child
         Path(path).write_text(json.dumps(run_child(method, size, mode)))

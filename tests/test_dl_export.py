@@ -7,7 +7,7 @@ import pytest
 import skimage.data
 
 import brushlab
-from brushlab.bioimageio._export_forest import thresholds_float32
+from brushlab.classifier.boosted_onnx import thresholds_float32
 from brushlab.errors import ClassifierError
 
 

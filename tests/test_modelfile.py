@@ -300,3 +300,89 @@ def test_failed_write_leaves_existing_file_and_no_temp(tmp_path, monkeypatch):
     write_model_file(path, arrays, {"n": 3})
     assert read_model_file(path)[1] == {"n": 3}
     assert [p.name for p in tmp_path.iterdir()] == ["model.brushlab"]
+
+
+# --- boosted trees (format 2): hostile arrays and metadata -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def boosted_file(tmp_path_factory):
+    import brushlab
+
+    rng = np.random.default_rng(0)
+    image = rng.random((40, 40)).astype(np.float32)
+    labels = np.zeros((40, 40), np.uint8)
+    labels[rng.random((40, 40)) < 0.3] = 1
+    labels[(image > 0.5) & (labels == 1)] = 2
+    clf = brushlab.PixelClassifier(
+        brushlab.FeatureSet({"gaussian_smoothing": [1.0], "dog": [2.0]}), n_trees=4, n_jobs=1
+    ).fit(image, labels)
+    return clf.save(tmp_path_factory.mktemp("boosted") / "boosted.brushlab")
+
+
+def _first_split_with_leaf(arrays):
+    return int(np.flatnonzero(arrays["left_child"] < 0)[0])
+
+
+def _set(name, index, value):
+    def change(arrays, meta):
+        where = index(arrays) if callable(index) else index
+        arrays[name] = arrays[name].copy()
+        arrays[name][where] = value
+
+    return change
+
+
+def _meta(key, value):
+    def change(arrays, meta):
+        meta["boosted_trees"][key] = value
+
+    return change
+
+
+def _share_leaf(arrays, meta):
+    i = _first_split_with_leaf(arrays)
+    arrays["right_child"] = arrays["right_child"].copy()
+    arrays["right_child"][i] = arrays["left_child"][i]
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (_set("left_child", 0, 10_000), "links to a missing node"),
+        (_set("right_child", 1, 0), "links to a missing node"),  # backwards: a cycle
+        (_set("left_child", _first_split_with_leaf, -1000), "links to a missing node"),
+        (_share_leaf, "do not form trees"),
+        (_set("split_feature", 0, 999), "feature outside"),
+        (_set("split_feature", 0, -3), "feature outside"),
+        (_set("threshold", 0, np.nan), "non-finite"),
+        (_set("threshold", 0, np.inf), "non-finite"),
+        (_set("leaf_value", 0, np.inf), "non-finite"),
+        (_set("leaf_offsets", -1, 10_000), "one leaf more|leaf_value"),
+        (lambda a, m: a.update(left_child=a["left_child"].astype(np.float64)), "left_child"),
+        (lambda a, m: a.pop("threshold"), "no 'threshold' array"),
+        (_meta("n_trees", True), "metadata entry 'n_trees'"),
+        (_meta("n_trees", 3), "split_offsets"),
+        (_meta("n_outputs", 2), "do not fit|do not divide|base_score"),
+        (_meta("n_features", 99), "feature set makes"),
+        (_meta("classes_", [1, 7]), "predict classes"),
+        (_meta("classes_", [1, "x"]), "classes"),
+        (_meta("estimator", "XGBoost"), "cannot load"),
+    ],
+)
+def test_hostile_boosted_arrays_are_refused(boosted_file, tmp_path, change, says):
+    import brushlab
+
+    arrays, meta = read_model_file(boosted_file)
+    change(arrays, meta)
+    path = write_model_file(tmp_path / "hostile.brushlab", arrays, meta)
+    with pytest.raises(ModelFileError, match=says):
+        brushlab.load_classifier(path)
+
+
+def test_boosted_file_loads_and_is_format_2(boosted_file):
+    import brushlab
+
+    with zipfile.ZipFile(boosted_file) as archive:
+        assert json.loads(archive.read("metadata.json"))["format_version"] == FORMAT_VERSION == 2
+    assert brushlab.load_classifier(boosted_file).model == "boosted_trees"

@@ -11,7 +11,7 @@ from numpy.testing import assert_array_equal
 from brushlab.errors import ClassifierError
 from brushlab.session import LiveSettings, LiveUpdate
 
-from .test_session import blobs, make_session, scribble
+from .test_session import PARAMS, blobs, make_session, scribble
 
 VIEW = (slice(8, 60), slice(10, 80))
 FAST = LiveSettings(debounce_s=0.0, preview_trees=4, n_trees=8, max_samples=256)
@@ -55,7 +55,10 @@ def test_stroke_gives_preview_then_full_resolution(session):
     assert full.result.segmentation.shape == (52, 70)
     assert {"train_s", "predict_s", "latency_s"} <= set(full.timings)
     clf = live.classifier
-    assert clf.n_trees == 8 and len(clf._model.estimators_) == 8
+    # Boosted trees (the default model since issue 14): live trains the session's settings
+    # with n_trees iterations; the forest's warm-started 8-tree live model is tested in
+    # test_boosted_compat.py.
+    assert clf.model == "boosted_trees" and clf.n_trees == 8
     again = session.predict_region(0, VIEW, classifier=clf)
     assert_array_equal(full.result.probabilities.values, again.probabilities.values)
     assert session.classifier is None  # live forests never replace train()'s
@@ -204,7 +207,9 @@ def test_label_pool_is_uniform_and_keeps_every_class():
     assert_array_equal(keep, label_pool(y, 700, seed=0))
 
 
-def test_live_forest_on_a_label_pool(session):
+def test_live_forest_on_a_label_pool():
+    # the label pool is the random forest's (boosted trees fit on all labels: issue 14)
+    session = make_session(blobs(), classifier_params={**PARAMS, "model": "random_forest"})
     scribble(session)
     rec = Recorder()
     live = session.live(rec, LiveSettings(debounce_s=0, preview_trees=2, n_trees=4, max_samples=8))
@@ -213,6 +218,8 @@ def test_live_forest_on_a_label_pool(session):
     final = rec.updates[-1]
     assert final.error is None and final.final
     assert sum(live.classifier.training["labelled_pixels"].values()) <= 4 * 8 + 2
+    live.stop()
+    session.close()
 
 
 @pytest.mark.parametrize("preview_level", [None, 0])

@@ -2,8 +2,8 @@
 
 The headless core: :func:`imread` loads any image as an ``xarray.DataArray``
 with dims from ``t, z, y, x, c``; :class:`FeatureSet` computes ilastik's filter
-families; :class:`PixelClassifier` trains on sparse labels and predicts
-probabilities, segmentation and uncertainty, tile by tile.
+families; :class:`PixelClassifier` trains boosted trees (or a random forest) from sparse
+labels and predicts probabilities, segmentation and uncertainty, tile by tile.
 
 Examples
 --------

@@ -16,26 +16,10 @@ from typing import Any
 import numpy as np
 
 from brushlab.bioimageio._onnx_graph import GraphBuilder
+from brushlab.classifier.boosted_onnx import thresholds_float32
 from brushlab.errors import ClassifierError
 
-__all__ = ["forest_graph", "thresholds_float32"]
-
-
-def thresholds_float32(thresholds: np.ndarray) -> np.ndarray:
-    """Largest float32 not above each float64 threshold (so ``x <= t`` decides the same).
-
-    Examples
-    --------
-    >>> t = np.array([0.1, 0.5, 1 / 3])
-    >>> t32 = thresholds_float32(t)
-    >>> bool(np.all(t32.astype(np.float64) <= t))
-    True
-    """
-    t64 = np.asarray(thresholds, dtype=np.float64)
-    t32 = t64.astype(np.float32)
-    up = t32.astype(np.float64) > t64
-    t32[up] = np.nextafter(t32[up], np.float32(-np.inf))
-    return t32
+__all__ = ["forest_graph", "thresholds_float32"]  # the latter re-exported
 
 
 def forest_graph(g: GraphBuilder, features: str, forest: Any, *, class_ids: Sequence[int]) -> str:

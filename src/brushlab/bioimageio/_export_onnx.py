@@ -53,7 +53,11 @@ def classifier_to_onnx(clf: Any, *, spacing: Sequence[float] | None = None) -> A
     # (N, F, *S) -> (N * prod(S), F) rows for the trees, then back to (N, K, *S).
     perm = [0, *range(2, 2 + ndim), 1]
     rows = g.op("Reshape", [g.op("Transpose", [feats], perm=perm), g.ints([-1, nf])])
-    proba = forest_graph(g, str(rows), clf._model, class_ids=list(range(1, k + 1)))
+    from brushlab.bioimageio._export_boosted import boosted_graph
+    from brushlab.classifier.boosted_trees import BoostedTrees
+
+    trees = boosted_graph if isinstance(clf._model, BoostedTrees) else forest_graph
+    proba = trees(g, str(rows), clf._model, class_ids=list(range(1, k + 1)))
     lead = g.op("Shape", [INPUT_NAME], start=0, end=1)
     spatial = g.op("Shape", [INPUT_NAME], start=2)
     grid = g.op("Reshape", [proba, g.op("Concat", [lead, spatial, g.ints([k])], axis=0)])

@@ -108,8 +108,8 @@ def export_bioimageio(
             clf,
             name=name or "brushlab pixel classifier",
             description=description
-            or f"Random forest pixel classifier ({', '.join(names)}) on ilastik's filter features, "
-            "exported by brushlab",
+            or f"{_kind(clf)[0].capitalize()} pixel classifier ({', '.join(names)}) on ilastik's "
+            "filter features, exported by brushlab",
             authors=authors,
             license=license,
             tags=tags,
@@ -214,7 +214,7 @@ def _rdf(
         "tags": sorted(
             {
                 "pixel-classification",
-                "random-forest",
+                _kind(clf)[0].replace(" ", "-"),
                 "brushlab",
                 "ilastik-features",
                 f"{len(dims)}d",
@@ -334,11 +334,11 @@ def _readme(
     lines = [
         f"# {name}",
         "",
-        "A random forest pixel classifier trained in brushlab from sparse "
+        f"A {_kind(clf)[0]} pixel classifier trained in brushlab from sparse "
         "scribbles, exported as one ONNX graph: ilastik's filter features (Gaussian smoothing, "
         "Laplacian of Gaussian, Gaussian gradient magnitude, difference of Gaussians, structure "
-        "tensor and Hessian eigenvalues) as separable 1D convolutions, then the forest as an "
-        "ONNX-ML `TreeEnsembleClassifier`.",
+        "tensor and Hessian eigenvalues) as separable 1D convolutions, then the trees as "
+        f"{_kind(clf)[1]}.",
         "",
         "## Input and output",
         "",
@@ -365,8 +365,8 @@ def _readme(
         f"On the test input ({parity['pixels']} pixels) onnxruntime reproduces brushlab's "
         f"probabilities with max abs difference {parity['max_abs_diff']:.2g}; a fraction "
         f"{parity['fraction_above_1e-4']:.2g} of the values differ by more than 1e-4. Split "
-        "thresholds are stored as the largest float32 not above scikit-learn's float64 threshold, "
-        "so a split decides as in scikit-learn for the same feature value.",
+        "thresholds are stored as the largest float32 not above the trained float64 threshold, "
+        "so a split decides as in training for the same feature value.",
         "",
         "## Features",
         "",
@@ -387,3 +387,10 @@ def _readme(
         "",
     ]
     return "\n".join(lines)
+
+
+def _kind(clf: Any) -> tuple[str, str]:
+    """Return the model's name and how the ONNX graph computes it (for the README and rdf)."""
+    if getattr(clf, "model", None) == "boosted_trees" and clf.estimator is None:
+        return "boosted trees", "an ONNX-ML `TreeEnsembleRegressor` (raw scores) and a softmax"
+    return "random forest", "an ONNX-ML `TreeEnsembleClassifier`"

@@ -1,4 +1,4 @@
-"""PixelClassifier: a random forest on filter features, trained from sparse labels."""
+"""PixelClassifier: boosted trees (or a random forest) on filter features, from sparse labels."""
 
 from __future__ import annotations
 
@@ -18,13 +18,18 @@ from brushlab._core.backend import array_module, is_cupy, to_numpy
 from brushlab._core.threads import check_n_jobs, resolve_n_jobs
 from brushlab._core.tiling import iter_tiles, read_with_halo
 from brushlab.classifier._planes import per_plane, plane_halo, plane_tile, predict_planes
+from brushlab.classifier.boosted_trees import DEFAULTS as BOOSTED_DEFAULTS
 from brushlab.classifier.results import OUTPUTS, build_result
 from brushlab.errors import ClassifierError, ImageError, LabelError, ModelFileError
 from brushlab.features import FeatureSet
 from brushlab.io import check_image, check_labels, split_frames
 
-__all__ = ["PixelClassifier", "load_classifier"]
+__all__ = ["MODELS", "PixelClassifier", "load_classifier"]
 
+#: Built-in models: LightGBM boosted trees (the default, see
+#: :mod:`brushlab.classifier.boosted_trees`) and scikit-learn's random forest (ilastik's kind).
+MODELS = ("boosted_trees", "random_forest")
+_FOREST_DEFAULTS = {"n_trees": 100, "min_samples_leaf": 1}
 DEFAULT_TILE = {2: (256, 256), 3: (64, 128, 128)}
 # Fitting computes features only on tiles that hold labels. Scribbles in 3D lie on a
 # few planes, so thin 3D tiles waste the least halo per labelled voxel.
@@ -32,21 +37,35 @@ FIT_TILE = {2: (128, 128), 3: (4, 128, 128)}
 
 
 class PixelClassifier:
-    """Random forest pixel classifier on a :class:`~brushlab.FeatureSet`.
+    """Pixel classifier on a :class:`~brushlab.FeatureSet`: boosted trees or a random forest.
 
     Parameters
     ----------
     features : FeatureSet, optional
         Filters to compute; ``FeatureSet.default()`` when None.
-    n_trees : int, default 100
-        Trees in the forest.
+    n_trees : int, optional
+        Boosting iterations (default 50) or trees in the forest (default 100).
     random_state : int, optional
-        Seed; the same seed, data and labels give the same forest.
+        Seed; the same seed, data and labels give the same model.
+    model : {"boosted_trees", "random_forest"}, default "boosted_trees"
+        ``"boosted_trees"``: LightGBM gradient boosting
+        (:class:`brushlab.boosted_trees.BoostedTrees`; defaults chosen on ISBI 2012,
+        BBBC039 and blobs, see benchmarks/README.md): the accuracy of the forest at a
+        fraction of its fit and predict time. ``"random_forest"``: scikit-learn's
+        ``RandomForestClassifier``, the kind of classifier ilastik trains.
     class_weight : {None, "balanced"}, default None
         ``"balanced"`` weighs classes inversely to their labelled pixel counts,
         so a class with few scribbles is not drowned out.
-    max_depth, min_samples_leaf, max_features
-        Passed to scikit-learn's ``RandomForestClassifier``.
+    max_depth : int, optional
+        Depth limit per tree.
+    min_samples_leaf : int, optional
+        Fewest labelled pixels per leaf (default 20 for boosted trees, 1 for the forest).
+    max_features
+        Features tried per split (random forest only).
+    n_leaves : int, default 31
+        Leaves per boosted tree.
+    learning_rate : float, default 0.1
+        Shrinkage of each boosted tree.
     n_jobs : int, optional
         Threads for features, fitting and prediction (all cores when None; -1 all
         cores, -2 all but one...); more than 4 per core (at least 32) is refused.
@@ -56,8 +75,8 @@ class PixelClassifier:
         Where features are computed: "auto" follows the input array (cupy -> GPU).
     estimator : scikit-learn classifier, optional
         Any classifier with ``fit`` and ``predict_proba`` to use instead of the
-        forest (as scikit-image's trainable segmentation allows). Only forests
-        can be saved with :meth:`save`.
+        built-in models (as scikit-image's trainable segmentation allows). Only the
+        built-in models can be saved with :meth:`save`.
 
     Examples
     --------
@@ -73,13 +92,16 @@ class PixelClassifier:
     def __init__(
         self,
         features: FeatureSet | None = None,
-        n_trees: int = 100,
+        n_trees: int | None = None,
         random_state: int | None = None,
         *,
+        model: str = "boosted_trees",
         class_weight: str | None = None,
         max_depth: int | None = None,
-        min_samples_leaf: int = 1,
+        min_samples_leaf: int | None = None,
         max_features: str | int | float | None = "sqrt",
+        n_leaves: int = BOOSTED_DEFAULTS["n_leaves"],
+        learning_rate: float = BOOSTED_DEFAULTS["learning_rate"],
         n_jobs: int | None = None,
         tile_shape: Sequence[int] | None = None,
         device: str = "auto",
@@ -88,18 +110,30 @@ class PixelClassifier:
         self.features = features if features is not None else FeatureSet.default()
         if not isinstance(self.features, FeatureSet):
             raise ClassifierError(f"features must be a brushlab.FeatureSet, not {type(features)}")
+        if model not in MODELS:
+            raise ClassifierError(f"model must be one of {MODELS}, not {model!r}")
+        defaults = BOOSTED_DEFAULTS if model == "boosted_trees" else _FOREST_DEFAULTS
+        n_trees = defaults["n_trees"] if n_trees is None else n_trees
         if int(n_trees) < 1:
             raise ClassifierError(f"n_trees must be at least 1, got {n_trees}")
+        if int(n_leaves) < 2 or not float(learning_rate) > 0:
+            raise ClassifierError(
+                f"need n_leaves >= 2 and learning_rate > 0, got {n_leaves} and {learning_rate}"
+            )
         if class_weight not in (None, "balanced"):
             raise ClassifierError(f"class_weight must be None or 'balanced', not {class_weight!r}")
         if device not in ("auto", "cpu", "gpu"):
             raise ClassifierError(f"device must be 'auto', 'cpu' or 'gpu', not {device!r}")
         self.n_trees = int(n_trees)
         self.random_state = random_state
+        self.model = model
         self.class_weight = class_weight
         self.max_depth = max_depth
-        self.min_samples_leaf = min_samples_leaf
+        self.min_samples_leaf = int(
+            defaults["min_samples_leaf"] if min_samples_leaf is None else min_samples_leaf
+        )
         self.max_features = max_features
+        self.n_leaves, self.learning_rate = int(n_leaves), float(learning_rate)
         self.n_jobs = n_jobs
         self.tile_shape = tuple(tile_shape) if tile_shape is not None else None
         self.device = device
@@ -206,8 +240,9 @@ class PixelClassifier:
             Channels and spatial dims of the images the rows come from.
         n_images : int
             Images the labels come from (recorded in :attr:`training`).
-        model : scikit-learn classifier, optional
-            Estimator to fit instead of a new one from this classifier's settings.
+        model : classifier, optional
+            Estimator to fit instead of a new one from this classifier's settings
+            (:meth:`new_model`).
         started : float, optional
             ``time.perf_counter()`` when training began (for the training summary).
 
@@ -232,7 +267,7 @@ class PixelClassifier:
         if len(set(names)) != len(names):
             raise LabelError(f"class names must be unique, got {names}")
         if model is None:
-            model = self.estimator if self.estimator is not None else self.new_forest()
+            model = self.estimator if self.estimator is not None else self.new_model()
         model.fit(x, y)
         self._model = model
         self.class_names = names
@@ -244,6 +279,23 @@ class PixelClassifier:
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         return self
+
+    def new_model(self) -> Any:
+        """Return an unfitted model with this classifier's settings (see ``model``)."""
+        if self.model == "random_forest":
+            return self.new_forest()
+        from brushlab.classifier.boosted_trees import BoostedTrees
+
+        return BoostedTrees(
+            self.n_trees,
+            self.n_leaves,
+            self.learning_rate,
+            class_weight=self.class_weight,
+            max_depth=self.max_depth,
+            min_samples_leaf=self.min_samples_leaf,
+            random_state=self.random_state,
+            n_jobs=self._threads(),
+        )
 
     def new_forest(self) -> Any:
         """Return an unfitted scikit-learn forest with this classifier's settings."""
@@ -303,10 +355,13 @@ class PixelClassifier:
         from threadpoolctl import threadpool_limits
 
         threads = min(self._threads(), max(1, len(items)))
-        if threads == 1:
-            return [fn(it) for it in items]
-        with threadpool_limits(limits=1), ThreadPoolExecutor(threads) as pool:
-            return list(pool.map(fn, items))
+        # BLAS single-threaded even for one item: OpenBLAS's spinning threads cost 3-10x
+        # the CPU time of the features when other jobs share the cores (issue 14).
+        with threadpool_limits(limits=1):
+            if threads == 1:
+                return [fn(it) for it in items]
+            with ThreadPoolExecutor(threads) as pool:
+                return list(pool.map(fn, items))
 
     # -- prediction ------------------------------------------------------------
     @property
@@ -475,7 +530,11 @@ class PixelClassifier:
 
     @property
     def feature_importances(self) -> xr.DataArray:
-        """Mean decrease in impurity per feature, labelled by feature name."""
+        """Importance per feature, labelled by feature name, summing to 1.
+
+        Boosted trees: total split gain (LightGBM's ``gain``); random forest: mean
+        decrease in impurity.
+        """
         self._require_trained()
         imp = getattr(self._model, "feature_importances_", None)
         if imp is None:
@@ -489,7 +548,10 @@ class PixelClassifier:
 
     def __repr__(self) -> str:
         state = f"classes={self.class_names}" if self.is_trained else "untrained"
-        return f"PixelClassifier(n_trees={self.n_trees}, {state}, features={self.features!r})"
+        return (
+            f"PixelClassifier(model={self.model!r}, n_trees={self.n_trees}, {state}, "
+            f"features={self.features!r})"
+        )
 
     # -- files -----------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -501,10 +563,16 @@ class PixelClassifier:
             The written file.
         """
         from brushlab._version import __version__
+        from brushlab.classifier.boosted_trees import BoostedTrees
         from brushlab.classifier.modelfile import forest_to_arrays, write_model_file
 
         self._require_trained()
-        arrays, forest_meta = forest_to_arrays(self._model)
+        if isinstance(self._model, BoostedTrees):
+            arrays, model_meta = self._model.to_arrays()
+            which = "boosted_trees"
+        else:
+            arrays, model_meta = forest_to_arrays(self._model)
+            which = "forest"
         meta = {
             "kind": "pixel-classifier",
             "brushlab_version": __version__,
@@ -515,6 +583,9 @@ class PixelClassifier:
             "params": {
                 "n_trees": self.n_trees,
                 "random_state": self.random_state,
+                "model": self.model,
+                "n_leaves": self.n_leaves,
+                "learning_rate": self.learning_rate,
                 "class_weight": self.class_weight,
                 "max_depth": self.max_depth,
                 "min_samples_leaf": self.min_samples_leaf,
@@ -522,7 +593,7 @@ class PixelClassifier:
                 "tile_shape": list(self.tile_shape) if self.tile_shape else None,
             },
             "training": self.training,
-            "forest": forest_meta,
+            which: model_meta,
         }
         json.dumps(meta)  # fail here, before anything is written, if not JSON-able
         return write_model_file(path, arrays, meta)
@@ -564,6 +635,7 @@ class PixelClassifier:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> PixelClassifier:
         """Read a classifier written by :meth:`save`."""
+        from brushlab.classifier.boosted_trees import BoostedTrees
         from brushlab.classifier.forest_arrays import check_model_fits
         from brushlab.classifier.modelfile import forest_from_arrays, read_model_file
 
@@ -572,13 +644,18 @@ class PixelClassifier:
             raise ModelFileError(f"{path} does not hold a brushlab pixel classifier")
         try:
             params = dict(meta["params"])
+            boosted = "boosted_trees" in meta
+            params["model"] = "boosted_trees" if boosted else "random_forest"  # format 1: forests
             clf = cls(
                 FeatureSet.from_dict(meta["features"]),
                 n_trees=int(params.pop("n_trees")),
                 random_state=params.pop("random_state"),
                 **params,
             )
-            clf._model = forest_from_arrays(arrays, meta["forest"])
+            if boosted:
+                clf._model = BoostedTrees.from_arrays(arrays, dict(meta["boosted_trees"]))
+            else:
+                clf._model = forest_from_arrays(arrays, meta["forest"])
             clf.class_names = [str(n) for n in meta["class_names"]]
             clf.n_channels = int(meta["n_channels"])
             clf.spatial_ndim = int(meta["spatial_ndim"])

@@ -2,7 +2,7 @@
 
 A model file is one zip container holding ``metadata.json``::
 
-    {"format": "brushlab-classifier", "format_version": 1,
+    {"format": "brushlab-classifier", "format_version": 2,
      "arrays": {name: {"dtype": ..., "shape": [...], "sha256": ...}, ...},
      "metadata": {...the caller's JSON metadata...}}
 
@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 FORMAT_NAME = "brushlab-classifier"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: boosted trees (metadata "boosted_trees"); 1: forests only
 
 _METADATA = "metadata.json"
 _ARRAY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")  # becomes a zip member name

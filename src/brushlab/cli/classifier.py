@@ -82,7 +82,10 @@ def add_parser(subparsers: Any) -> None:
     train.add_argument("--classes", type=csv, metavar="NAME,NAME", help="names of classes 1..K")
     train.add_argument("--features", type=parse_features, default=None,
                        help="default, all, or FAMILY:S1,S2;FAMILY:S (default: default)")
-    train.add_argument("--trees", type=positive_int, default=100, help="trees (default 100)")
+    train.add_argument("--model", choices=("boosted_trees", "random_forest"),
+                       default="boosted_trees", help="classifier (default boosted_trees)")
+    train.add_argument("--trees", type=positive_int, default=None,
+                       help="trees (default 50 boosted, 100 random_forest)")
     train.add_argument("--balanced", action="store_true", help="weigh classes by label counts")
     train.add_argument("--seed", type=int, default=None, help="random seed (reproducible forest)")
 
@@ -153,6 +156,7 @@ def _train(args: argparse.Namespace) -> int:
         images.append(image)
         labels.append(label)
     clf = PixelClassifier(args.features, n_trees=args.trees, random_state=args.seed,
+                          model=args.model,
                           class_weight="balanced" if args.balanced else None, n_jobs=args.jobs)
     clf.fit(images, labels, class_names=args.classes)
     written = clf.save(args.output)
@@ -273,6 +277,7 @@ def _info(args: argparse.Namespace) -> int:
         "n_features": len(clf.feature_names),
         "n_channels": clf.n_channels,
         "spatial_ndim": clf.spatial_ndim,
+        "engine": clf.model,
         "n_trees": clf.n_trees,
         "class_weight": clf.class_weight,
         "random_state": clf.random_state,
@@ -289,7 +294,8 @@ def _info(args: argparse.Namespace) -> int:
     for family, scales in info["features"].items():
         print(f"  {family}: sigma {', '.join(f'{s:g}' for s in scales)}")
     print(f"input:    {info['n_channels']} channel(s), {info['spatial_ndim']}D images")
-    print(f"forest:   {info['n_trees']} trees, class_weight {info['class_weight']}, "
+    print(f"trees:    {info['engine']}, {info['n_trees']} trees, "
+          f"class_weight {info['class_weight']}, "
           f"seed {info['random_state']}")
     if training:
         print(f"training: {training.get('n_images', '?')} image(s), "

@@ -113,7 +113,7 @@ def open_bioio(
     ...
     brushlab.errors.ImageError: no file at missing.nd2 ...
     """
-    from brushlab.io._image import as_image
+    from brushlab.io._array import array_image
 
     path = Path(path)
     image = _open(path)
@@ -153,7 +153,7 @@ def open_bioio(
     if "C" in keep and len(channels) == data.sizes["C"]:
         coords["c"] = channels
     stored = xr.DataArray(pixels, dims=names, coords=coords, attrs=attrs)
-    return as_image(stored, dims)
+    return array_image(stored, dims)
 
 
 def read_bioio(

@@ -11,24 +11,19 @@ file gives (OME-Zarr ``omero`` labels) become the ``c`` coordinate.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import xarray as xr
 
+from brushlab.io._array import array_image, from_file
 from brushlab.io._budget import check_budget
 from brushlab.io._dims import (
     DIMS,
-    SPATIAL,
     check_pixels,
-    infer_dims,
-    parse_dims,
-    positive_spacing,
     spacing_of,
-    unit_name,
 )
-from brushlab.io._formats import FileImage, open_file, reading
+from brushlab.io._formats import open_file, reading
 
 __all__ = ["DIMS", "as_image", "imread", "spacing_of"]
 
@@ -96,15 +91,6 @@ def imread(source: Any, dims: str | Sequence[str] | None = None, *,
     return from_file(data, opened, names, text, channels=dims is None)
 
 
-def from_file(data: Any, opened: FileImage, names: tuple[str, ...], source: str, *,
-              channels: bool = True) -> xr.DataArray:
-    """Name ``data`` (numpy or dask, read from ``opened``) as a canonical image."""
-    image = xr.DataArray(data, dims=names)
-    if channels and opened.channel_names is not None and "c" in names:
-        image = image.assign_coords(c=list(opened.channel_names))
-    return _finish(image, spacing=opened.spacing, unit=opened.unit, source=source)
-
-
 def as_image(data: Any, dims: str | Sequence[str] | None = None) -> xr.DataArray:
     """Turn an array, a DataArray or a path into a brushlab image.
 
@@ -138,48 +124,7 @@ def as_image(data: Any, dims: str | Sequence[str] | None = None) -> xr.DataArray
     """
     if isinstance(data, (str, os.PathLike)):
         return imread(data, dims)
-    if isinstance(data, xr.DataArray):
-        return _from_dataarray(data, dims)
-    if not isinstance(data, np.ndarray) and not type(data).__module__.startswith("cupy"):
-        data = np.asarray(data)
-    return _assemble(data, dims, spacing={}, unit="pixel", source="array")
+    return array_image(data, dims)
 
 
 # -- assembling a canonical DataArray -------------------------------------------------
-
-
-def _assemble(
-    data: Any, dims: Any, *, spacing: Mapping[str, Any], unit: str, source: str
-) -> xr.DataArray:
-    check_pixels(data.shape, data.dtype)
-    names = infer_dims(data.shape) if dims is None else parse_dims(dims, data.shape)
-    image = xr.DataArray(data, dims=names)
-    return _finish(image, spacing=spacing, unit=unit, source=source)
-
-
-def _from_dataarray(data: xr.DataArray, dims: Any) -> xr.DataArray:
-    check_pixels(data.shape, data.dtype)
-    spacing = _mapping(data.attrs.get("spacing"))
-    names = parse_dims(data.dims if dims is None else dims, data.shape)
-    if names != data.dims:  # renamed (or re-cased): coordinates belong to the old names
-        data = xr.DataArray(data.data, dims=names, attrs=data.attrs)
-    return _finish(
-        data,
-        spacing=spacing,
-        unit=data.attrs.get("unit", "pixel"),
-        source=str(data.attrs.get("source", "array")),
-    )
-
-
-def _finish(
-    image: xr.DataArray, *, spacing: Mapping[str, Any], unit: Any, source: str
-) -> xr.DataArray:
-    image = image.transpose(*[dim for dim in DIMS if dim in image.dims]).copy(deep=False)
-    sizes = {dim: positive_spacing(dim, spacing.get(dim, 1.0))
-             for dim in SPATIAL if dim in image.dims}
-    image.attrs = {**image.attrs, "spacing": sizes, "unit": unit_name(unit), "source": source}
-    return image
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}

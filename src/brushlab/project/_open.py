@@ -86,7 +86,9 @@ def open_project(
     folders = [Path(p) for p in search_paths]
     with ProjectReader.open(path) as reader:
         doc = checked_document(reader.document, reader.path)
-        params = {**doc.classifier_params, **session_options.pop("classifier_params", {})}
+        saved = dict(doc.classifier_params)
+        saved.setdefault("model", "random_forest")  # projects from before boosted trees
+        params = {**saved, **session_options.pop("classifier_params", {})}
         images = [_load_image(reader, e, relinks, folders) for e in doc.images]
         labels = [reader.array(e.labels) for e in doc.images]
         model = reader.file_bytes(doc.classifier) if doc.classifier else None

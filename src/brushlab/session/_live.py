@@ -1,13 +1,17 @@
 """Live updates: after each stroke, retrain and predict the visible region off the UI thread.
 
 One worker thread per :class:`LiveUpdater`. A stroke bumps the generation and
-wakes the worker; after a debounce it trains a small forest on the cached
-features of all labelled pixels and predicts the view twice: a preview every
-``2**preview_level``-th pixel from the first ``preview_trees`` trees, then full
-resolution once the forest has grown to ``n_trees`` (warm start: the preview's
-trees are kept, not refitted). Whenever a newer stroke or view arrives, the
-running work is abandoned at the next checkpoint and its results are dropped,
-so a callback never receives an overlay older than one it already has.
+wakes the worker; after a debounce it trains on the cached features of all
+labelled pixels and predicts the view twice: a preview every
+``2**preview_level``-th pixel, then full resolution. With boosted trees (the
+default model) it trains the session's settings with fewer iterations on a
+pool of at most 4096 labels (``LiveSettings``), and both overlays come from
+it. With ``model="random_forest"`` it trains a small forest: the preview from
+the first ``preview_trees`` trees, full resolution once the forest has grown to
+``n_trees`` (warm start: the preview's trees are kept, not refitted).
+Whenever a newer stroke or view arrives, the running work is abandoned at the
+next checkpoint and its results are dropped, so a callback never receives an
+overlay older than one it already has.
 """
 
 from __future__ import annotations
@@ -39,6 +43,11 @@ _log = logging.getLogger("brushlab")
 class LiveSettings:
     """Speed settings for live updates; :meth:`Session.train` keeps the full settings.
 
+    With boosted trees (the default model) live updates train the session's settings
+    with ``n_trees`` iterations on at most ``boosted_labels`` labels, and both
+    overlays come from that model; ``preview_trees`` and ``max_samples`` apply to
+    random forests.
+
     Parameters
     ----------
     debounce_s : float, default 0.05
@@ -62,6 +71,9 @@ class LiveSettings:
         labelled pixels (every labelled class kept) when there are more.
         None = all labels for every tree. ``benchmarks/bench_interactive.py``
         measures time, accuracy and agreement with the full-settings forest.
+    boosted_labels : int or None, default 4096
+        Labelled pixels the live boosted model trains on at most (a uniform random
+        pool keeping every class); None = all.
     """
 
     debounce_s: float = 0.05
@@ -69,6 +81,7 @@ class LiveSettings:
     preview_trees: int = 16
     n_trees: int = 32
     max_samples: int | None = 512
+    boosted_labels: int | None = 4096
 
     def __post_init__(self) -> None:
         if not self.debounce_s >= 0:
@@ -79,6 +92,8 @@ class LiveSettings:
             raise ClassifierError(
                 f"need 1 <= preview_trees <= n_trees, got {self.preview_trees} and {self.n_trees}"
             )
+        if self.boosted_labels is not None and self.boosted_labels < 2:
+            raise ClassifierError(f"boosted_labels must be None or >= 2, got {self.boosted_labels}")
         if self.max_samples is not None and self.max_samples < 1:
             raise ClassifierError(f"max_samples must be None or >= 1, got {self.max_samples}")
 
@@ -166,7 +181,7 @@ class LiveUpdater:
 
     @property
     def classifier(self) -> PixelClassifier | None:
-        """The latest live forest (reduced settings), or None."""
+        """The latest live model (forests: reduced settings), or None."""
         return self._model
 
     @property
@@ -346,10 +361,23 @@ class LiveUpdater:
         meta: dict[str, int],
         gen: int,
     ) -> tuple[PixelClassifier | None, PixelClassifier | None]:
-        """Fit the preview forest and the full live forest (the preview's trees plus more)."""
+        """Fit the preview model and the full live model (forest: the preview's trees plus more)."""
         s = self._session
         cfg = self.settings
         params = s.classifier_params
+        if params.get("model", "boosted_trees") == "boosted_trees":
+            # The session's boosted settings with n_trees iterations, on a pool of at most
+            # boosted_labels labels: fit time bounded (benchmarks/bench_interactive.py).
+            if cfg.boosted_labels is not None and len(y) > cfg.boosted_labels:
+                keep = label_pool(y, cfg.boosted_labels, params.get("random_state"))
+                x, y = x[keep], y[keep]
+            live = {**params, "n_jobs": s.n_threads, "n_trees": cfg.n_trees}
+            full = PixelClassifier(s.features, **live)
+            fit_classifier(full, x, y, class_names=names, **meta)
+            if self._stale(gen):
+                self.dropped += 1
+                return None, None
+            return full, full
         clf = PixelClassifier(
             s.features,
             n_trees=cfg.preview_trees,

@@ -52,8 +52,8 @@ class Session(SessionPersistence, LabelVerbs, LabelEditor):
         ``FeatureSet.default()`` when None.
     classifier_params : dict, optional
         Keyword arguments of :class:`PixelClassifier` used by :meth:`train`
-        (``n_trees``, ``class_weight``, ``n_jobs``...); ``random_state``
-        defaults to 0 so training is reproducible.
+        (``model``, ``n_trees``, ``class_weight``, ``n_jobs``...); ``random_state``
+        defaults to 0 so training is reproducible, ``model`` to ``"boosted_trees"``.
     cache_bytes : int, default 1 GiB
         Memory cap of the feature cache (least recently used tiles go first).
     tile_shape : dict, optional
@@ -90,7 +90,7 @@ class Session(SessionPersistence, LabelVerbs, LabelEditor):
         self._features = features if features is not None else FeatureSet.default()
         if not isinstance(self._features, FeatureSet):
             raise ClassifierError(f"features must be a brushlab.FeatureSet, not {type(features)}")
-        params = {"random_state": 0, **(classifier_params or {})}
+        params = {"random_state": 0, "model": "boosted_trees", **(classifier_params or {})}
         if "features" in params:
             raise ClassifierError("pass features= to Session, not inside classifier_params")
         try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,17 +18,11 @@ from brushlab.classifier import PixelClassifier, build_result
 from brushlab.errors import BrushlabError, ImageError
 from brushlab.session import LiveSettings, LiveUpdate, LiveUpdater, Session
 from brushlab.view._display import DisplaySettings
+from brushlab.view._layers import LayerRendering
 from brushlab.view._objects_view import ObjectsView
-from brushlab.view._render import (
-    composite,
-    label_lut,
-    labels_rgba,
-    probability_rgba,
-    segmentation_rgba,
-    uncertainty_rgba,
-)
+from brushlab.view._redraw import ALL, Redraw
 from brushlab.view._status import Status, StatusLine
-from brushlab.view._viewport import CanvasRect, Viewport, sample
+from brushlab.view._viewport import Viewport
 
 __all__ = ["AnnotationView", "Redraw", "OVERLAYS", "TOOLS"]
 
@@ -38,30 +31,7 @@ TOOLS = ("paint", "erase", "pan", "objects")
 WHEEL_STEP = 1.0015  # zoom factor per wheel delta unit (a notch of 100 ~ 1.16x)
 
 
-@dataclass
-class Redraw:
-    """Layers a widget must redraw after an action; ``labels_rect`` limits the labels layer."""
-
-    image: bool = False
-    labels: bool = False
-    labels_rect: CanvasRect | None = None
-    overlay: bool = False
-    cursor: bool = False
-
-    def __or__(self, other: Redraw) -> Redraw:
-        labels = self.labels or other.labels
-        # A labels redraw without a rectangle is a whole-layer redraw: it absorbs the other.
-        whole = (self.labels and self.labels_rect is None) or (
-            other.labels and other.labels_rect is None)
-        rect = None if whole else _union(self.labels_rect, other.labels_rect)
-        return Redraw(self.image or other.image, labels, rect,
-                      self.overlay or other.overlay, self.cursor or other.cursor)
-
-
-ALL = Redraw(image=True, labels=True, overlay=True, cursor=True)
-
-
-class AnnotationView:
+class AnnotationView(LayerRendering):
     """View state and interaction logic over a :class:`Session` (no widgets inside).
 
     Parameters
@@ -448,81 +418,6 @@ class AnnotationView:
             self.suggestion = window
         return window
 
-    # -- rendering -------------------------------------------------------------------------
-    def render_image(self, rect: CanvasRect | None = None) -> tuple[CanvasRect, np.ndarray]:
-        """RGBA of the image layer (whole canvas or ``rect``); off-image pixels transparent."""
-        rect = rect or self._full()
-        rows, cols = self.viewport.sample_indices(rect)
-        pixels = sample(self.plane_pixels(), rows, cols)
-        rgba = composite(pixels, self.settings.ranges, self.settings.channels)
-        _clear_outside(rgba, rows, cols)
-        return rect, rgba
-
-    def render_labels(self, rect: CanvasRect | None = None) -> tuple[CanvasRect, np.ndarray]:
-        """RGBA of the labels layer in the class colours, with the label opacity."""
-        rect = rect or self._full()
-        rows, cols = self.viewport.sample_indices(rect)
-        labels = self.session.labels(self.image)
-        plane = labels[self.plane_key] if self.plane_key else labels
-        lut = label_lut([c.rgb for c in self.session.classes], self.label_opacity)
-        return rect, labels_rgba(sample(plane, rows, cols), lut)
-
-    def render_overlay(self, rect: CanvasRect | None = None) -> tuple[CanvasRect, np.ndarray]:
-        """RGBA of the prediction overlay (transparent where nothing was predicted)."""
-        rect = rect or self._full()
-        out = np.zeros((rect.height, rect.width, 4), dtype=np.uint8)
-        if self.overlay in ("objects", "object classes"):
-            plane_rgba = self.objects.rgba(self.overlay, self.overlay_opacity)
-            if plane_rgba is None:
-                return rect, out
-            rows, cols = self.viewport.sample_indices(rect)
-            out = sample(plane_rgba, rows, cols)
-            _clear_outside(out, rows, cols)
-            return rect, out
-        result = self.result
-        if result is None or self.overlay == "none":
-            return rect, out
-        rows, cols = self.viewport.sample_indices(rect)
-        step = int(result.attrs.get("step", 1))
-        (y0, _), (x0, _) = result.attrs["region"]
-        ny, nx = result.sizes["y"], result.sizes["x"]
-        rr = np.where(rows >= 0, (rows - y0) // step, -1)
-        cc = np.where(cols >= 0, (cols - x0) // step, -1)
-        rr[(rr < 0) | (rr >= ny)] = -1
-        cc[(cc < 0) | (cc >= nx)] = -1
-        colours = [c.rgb for c in self.session.classes]
-        if self.overlay == "probability":
-            names = list(result.probabilities["class"].values)
-            k = min(max(self.overlay_class, 1), len(names)) - 1
-            p = sample(result.probabilities.values[k], rr, cc)
-            out = probability_rgba(p, colours[k] if k < len(colours) else (255, 255, 255),
-                                   self.overlay_opacity)
-        elif self.overlay == "segmentation":
-            lut = label_lut(colours, self.overlay_opacity)
-            out = segmentation_rgba(sample(result.segmentation.values, rr, cc), lut)
-        elif self.overlay == "uncertainty":
-            out = uncertainty_rgba(sample(result.uncertainty.values, rr, cc),
-                                   self.overlay_opacity)
-        _clear_outside(out, rr, cc)
-        return rect, out
-
-    def _full(self) -> CanvasRect:
-        h, w = self.viewport.canvas_shape
-        return CanvasRect(0, 0, w, h)
-
-    def brush_outline(self) -> tuple[float, float, float] | None:
-        """Canvas ``(x, y, radius)`` of the brush under the cursor, or None."""
-        if self.cursor is None or self.tool == "pan":
-            return None
-        r = max(self.radius + 0.5, 0.5) * self.viewport.scale
-        return self.cursor[0], self.cursor[1], r
-
-    def suggestion_rect(self) -> CanvasRect | None:
-        """Canvas rectangle of the current suggestion, or None."""
-        if self.suggestion is None:
-            return None
-        return self.viewport.canvas_rect(self.suggestion)
-
     def close(self) -> None:
         """Stop live training."""
         if self._live is not None:
@@ -583,18 +478,3 @@ def _plane_shape(session: Session, index: int) -> tuple[int, int]:
 def _first_plane(session: Session, index: int) -> dict[str, int] | None:
     sizes = session.plane_sizes(index)
     return {d: 0 for d in sizes} or None
-
-
-def _clear_outside(rgba: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None:
-    rgba[rows < 0] = 0
-    rgba[:, cols < 0] = 0
-
-
-def _union(a: CanvasRect | None, b: CanvasRect | None) -> CanvasRect | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    x0, y0 = min(a.x, b.x), min(a.y, b.y)
-    x1, y1 = max(a.x + a.width, b.x + b.width), max(a.y + a.height, b.y + b.height)
-    return CanvasRect(x0, y0, x1 - x0, y1 - y0)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from brushlab.view._annotation_view import Redraw
+from brushlab.view._redraw import Redraw
 
 if TYPE_CHECKING:
     from brushlab.view._annotation_view import AnnotationView
