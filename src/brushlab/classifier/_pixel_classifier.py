@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,26 +14,25 @@ import xarray as xr
 from brushlab._core.backend import array_module, is_cupy, to_numpy
 from brushlab._core.threads import check_n_jobs, resolve_n_jobs
 from brushlab._core.tiling import iter_tiles, read_with_halo
-from brushlab.classifier._planes import per_plane, plane_halo, plane_tile, predict_planes
+from brushlab.classifier._files import ClassifierFiles
+from brushlab.classifier._prediction import DEFAULT_TILE, TilePrediction
 from brushlab.classifier.boosted_trees import DEFAULTS as BOOSTED_DEFAULTS
-from brushlab.classifier.results import OUTPUTS, build_result
-from brushlab.errors import ClassifierError, ImageError, LabelError, ModelFileError
+from brushlab.errors import ClassifierError, ImageError, LabelError
 from brushlab.features import FeatureSet
 from brushlab.io import check_image, check_labels, split_frames
 
-__all__ = ["MODELS", "PixelClassifier", "load_classifier"]
+__all__ = ["DEFAULT_TILE", "FIT_TILE", "MODELS", "PixelClassifier", "load_classifier"]
 
 #: Built-in models: LightGBM boosted trees (the default, see
 #: :mod:`brushlab.classifier.boosted_trees`) and scikit-learn's random forest (ilastik's kind).
 MODELS = ("boosted_trees", "random_forest")
 _FOREST_DEFAULTS = {"n_trees": 100, "min_samples_leaf": 1}
-DEFAULT_TILE = {2: (256, 256), 3: (64, 128, 128)}
 # Fitting computes features only on tiles that hold labels. Scribbles in 3D lie on a
 # few planes, so thin 3D tiles waste the least halo per labelled voxel.
 FIT_TILE = {2: (128, 128), 3: (4, 128, 128)}
 
 
-class PixelClassifier:
+class PixelClassifier(ClassifierFiles, TilePrediction):
     """Pixel classifier on a :class:`~brushlab.FeatureSet`: boosted trees or a random forest.
 
     Parameters
@@ -373,154 +369,6 @@ class PixelClassifier:
         if self._model is None:
             raise ClassifierError("this PixelClassifier is not trained yet: call fit() first")
 
-    def predict(
-        self,
-        image: Any,
-        *,
-        outputs: Sequence[str] = OUTPUTS,
-        tile_shape: Sequence[int] | None = None,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> xr.Dataset:
-        """Predict every pixel of ``image``.
-
-        Parameters
-        ----------
-        image : array-like, DataArray or path
-            With the channel count the classifier was trained on, and its spatial
-            dims; a 2D-trained classifier predicts a 3D stack plane by plane (and,
-            like every classifier, a time series frame by frame).
-        outputs : sequence of str
-            Any of ``probabilities``, ``segmentation``, ``uncertainty``, ``confidence``.
-        tile_shape : sequence of int, optional
-            Spatial tile (default: the classifier's); results do not depend on it.
-        progress : callable, optional
-            Called as ``progress(done, total)`` after each tile (from worker
-            threads, one call at a time, with ``done`` counting up to ``total``).
-
-        Returns
-        -------
-        xarray.Dataset
-            ``probabilities`` (float32, dim ``class`` first, summing to 1),
-            ``segmentation`` (1..K, smallest unsigned dtype), ``uncertainty``
-            (1 - (p_max - p_second), as ilastik) and ``confidence`` (p_max), over
-            the image's dims without ``c``.
-        """
-        from brushlab.io import as_image
-
-        self._require_trained()
-        unknown = set(outputs) - set(OUTPUTS)
-        if unknown:
-            raise ClassifierError(f"unknown outputs {sorted(unknown)}; choose from {OUTPUTS}")
-        img = as_image(image)
-        check_image(img, where="the image")
-        fr = split_frames(img, self._device_for(img.data))
-        frames, spacing, nd = fr.arrays, fr.spacing, fr.ndim
-        self.check_compatible(fr.n_channels, nd)
-        shape = frames[0].shape[1:]
-        tile = plane_tile(self, tile_shape or self.tile_shape or DEFAULT_TILE[nd], nd)
-        if len(tile) != nd:
-            raise ClassifierError(f"tile_shape {tile} must have {nd} entries for this image")
-        halo = plane_halo(self, spacing)  # 0 along z for a 2D model on a stack
-        k = len(self.class_names or [])
-        proba = np.zeros((len(frames), k, *shape), dtype=np.float32)
-        jobs = [(fi, t) for fi in range(len(frames)) for t in iter_tiles(shape, tile)]
-        done = [0]
-        lock = threading.Lock()
-
-        def one(job: tuple[int, tuple[slice, ...]]) -> None:
-            fi, t = job
-            block = read_with_halo(frames[fi], t, halo)
-            origin = [s.start - h for s, h in zip(t, halo)]
-            p = self.predict_tile(block, halo=halo, origin=origin, spacing=spacing)
-            index: tuple[Any, ...] = (fi, slice(None), *t)
-            proba[index] = p
-            with lock:  # tiles finish on several threads; report each count once, in order
-                done[0] += 1
-                if progress is not None:
-                    progress(done[0], len(jobs))
-
-        self._map(one, jobs)
-        return self._result(proba, img, outputs)
-
-    def predict_tile(
-        self,
-        block: Any,
-        *,
-        halo: Sequence[int],
-        origin: Sequence[int],
-        spacing: Sequence[float] | None = None,
-    ) -> np.ndarray:
-        """Class probabilities of one tile: the building block of every prediction path.
-
-        In-memory :meth:`predict`, blockwise (Dask) prediction and the widget's
-        viewport all call this, so they agree bit for bit.
-
-        Parameters
-        ----------
-        block : array
-            ``(C, *spatial)`` pixels of the tile grown by ``halo`` on each side
-            (mirrored where the image ends; see :func:`brushlab._core.tiling.read_with_halo`).
-        halo : sequence of int
-            The halo ``block`` carries; at least ``self.features.halo(spacing)``.
-        origin : sequence of int
-            Global index of ``block``'s first pixel per spatial axis (tile start minus halo).
-        spacing : sequence of float, optional
-            Physical pixel size per spatial axis (1 when None).
-
-        Returns
-        -------
-        numpy.ndarray
-            ``(K, *tile)`` float32 probabilities, one row per class name.
-        """
-        self._require_trained()
-        ndim = block.ndim - 1
-        self.check_compatible(int(block.shape[0]), ndim)
-        if per_plane(self, ndim):
-            return predict_planes(self, block, halo=halo, origin=origin, spacing=spacing)
-        sp = [1.0] * ndim if spacing is None else [float(v) for v in spacing]
-        return self.predict_features(self.features.compute_block(block, sp, halo, origin))
-
-    def predict_features(self, feats: Any) -> np.ndarray:
-        """Class probabilities ``(K, *tile)`` from channel-first features ``(F, *tile)``."""
-        nf = feats.shape[0]
-        tile_shape = feats.shape[1:]
-        x = np.ascontiguousarray(to_numpy(feats).reshape(nf, -1).T)
-        model = self._model
-        if hasattr(model, "estimators_") and hasattr(model, "n_outputs_"):
-            # The forest's own average, without joblib's per-call overhead per tile.
-            acc = np.zeros((x.shape[0], len(model.classes_)), dtype=np.float64)
-            for est in model.estimators_:
-                acc += est.predict_proba(x, check_input=False)
-            p = acc / len(model.estimators_)
-        else:
-            p = model.predict_proba(x)
-        k = len(self.class_names or [])
-        out = np.zeros((k, x.shape[0]), dtype=np.float32)
-        for col, cls in enumerate(model.classes_):
-            out[int(cls) - 1] = p[:, col]
-        return out.reshape(k, *tile_shape)
-
-    def check_compatible(self, n_channels: int, ndim: int) -> None:
-        """Raise ClassifierError unless images with these channels and dims fit the model."""
-        if n_channels != self.n_channels:
-            raise ClassifierError(
-                f"the classifier was trained on images with {self.n_channels} channel(s) but this "
-                f"image has {n_channels}: use an image with the same channels, or retrain"
-            )
-        if ndim != self.spatial_ndim and not per_plane(self, ndim):  # 2D models do stacks
-            raise ClassifierError(
-                f"the classifier was trained on {self.spatial_ndim}D images but this image is "
-                f"{ndim}D: pass dims= to imread, or retrain on {ndim}D data"
-            )
-
-    def _result(self, proba: np.ndarray, img: xr.DataArray, outputs: Sequence[str]) -> xr.Dataset:
-        dims = [str(d) for d in img.dims if d != "c"]
-        p = np.moveaxis(proba, 1, 0) if "t" in img.dims else proba[0]  # (class, [t,] ...)
-        attrs = {k: v for k, v in img.attrs.items() if k in ("spacing", "unit", "source")}
-        coords = {str(k): v for k, v in img.coords.items()}
-        return build_result(p, class_names=list(self.class_names or []), dims=dims,
-                            coords=coords, attrs=attrs, outputs=outputs)
-
     # -- inspection ------------------------------------------------------------
     @property
     def feature_names(self) -> list[str]:
@@ -552,128 +400,6 @@ class PixelClassifier:
             f"PixelClassifier(model={self.model!r}, n_trees={self.n_trees}, {state}, "
             f"features={self.features!r})"
         )
-
-    # -- files -----------------------------------------------------------------
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the trained classifier to ``path`` (trees as arrays plus JSON; no pickle).
-
-        Returns
-        -------
-        pathlib.Path
-            The written file.
-        """
-        from brushlab._version import __version__
-        from brushlab.classifier.boosted_trees import BoostedTrees
-        from brushlab.classifier.modelfile import forest_to_arrays, write_model_file
-
-        self._require_trained()
-        if isinstance(self._model, BoostedTrees):
-            arrays, model_meta = self._model.to_arrays()
-            which = "boosted_trees"
-        else:
-            arrays, model_meta = forest_to_arrays(self._model)
-            which = "forest"
-        meta = {
-            "kind": "pixel-classifier",
-            "brushlab_version": __version__,
-            "features": self.features.to_dict(),
-            "class_names": self.class_names,
-            "n_channels": self.n_channels,
-            "spatial_ndim": self.spatial_ndim,
-            "params": {
-                "n_trees": self.n_trees,
-                "random_state": self.random_state,
-                "model": self.model,
-                "n_leaves": self.n_leaves,
-                "learning_rate": self.learning_rate,
-                "class_weight": self.class_weight,
-                "max_depth": self.max_depth,
-                "min_samples_leaf": self.min_samples_leaf,
-                "max_features": self.max_features,
-                "tile_shape": list(self.tile_shape) if self.tile_shape else None,
-            },
-            "training": self.training,
-            which: model_meta,
-        }
-        json.dumps(meta)  # fail here, before anything is written, if not JSON-able
-        return write_model_file(path, arrays, meta)
-
-    def export_bioimageio(
-        self, path: str | os.PathLike[str], *, sample_image: Any, **kwargs: Any
-    ) -> Path:
-        """Write a BioImage Model Zoo package (format 0.5, ONNX weights) of this classifier.
-
-        The ONNX graph computes the features (separable 1D convolutions with brushlab's
-        kernels, eigenvalues in closed form, symmetric mirroring at the borders) and
-        the forest (ONNX-ML ``TreeEnsembleClassifier``); onnxruntime reproduces
-        :meth:`predict`'s probabilities. The package is validated with
-        ``bioimageio.spec`` and its own test passes before it is written.
-
-        Parameters
-        ----------
-        path : str or path-like
-            A folder, or a ``.zip`` file.
-        sample_image : image
-            An image like the training ones: test tensors (a centre crop) and the cover.
-        **kwargs
-            ``name``, ``description``, ``authors``, ``license``, ``tags``, ``spacing``,
-            ``overwrite``: see :func:`brushlab.bioimageio.export_bioimageio`.
-
-        Returns
-        -------
-        pathlib.Path
-            The written package.
-
-        Examples
-        --------
-        >>> clf.export_bioimageio("cells.zip", sample_image=image)  # doctest: +SKIP
-        """
-        from brushlab.classifier.exporters import exporter
-
-        return exporter("bioimageio")(self, path, sample_image=sample_image, **kwargs)  # type: ignore[no-any-return]
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> PixelClassifier:
-        """Read a classifier written by :meth:`save`."""
-        from brushlab.classifier.boosted_trees import BoostedTrees
-        from brushlab.classifier.forest_arrays import check_model_fits
-        from brushlab.classifier.modelfile import forest_from_arrays, read_model_file
-
-        arrays, meta = read_model_file(path)
-        if meta.get("kind") != "pixel-classifier":
-            raise ModelFileError(f"{path} does not hold a brushlab pixel classifier")
-        try:
-            params = dict(meta["params"])
-            boosted = "boosted_trees" in meta
-            params["model"] = "boosted_trees" if boosted else "random_forest"  # format 1: forests
-            clf = cls(
-                FeatureSet.from_dict(meta["features"]),
-                n_trees=int(params.pop("n_trees")),
-                random_state=params.pop("random_state"),
-                **params,
-            )
-            if boosted:
-                clf._model = BoostedTrees.from_arrays(arrays, dict(meta["boosted_trees"]))
-            else:
-                clf._model = forest_from_arrays(arrays, meta["forest"])
-            clf.class_names = [str(n) for n in meta["class_names"]]
-            clf.n_channels = int(meta["n_channels"])
-            clf.spatial_ndim = int(meta["spatial_ndim"])
-            clf.training = dict(meta.get("training", {}))
-            if clf.spatial_ndim not in (2, 3) or not 1 <= clf.n_channels <= 4096:
-                raise ValueError(f"{clf.n_channels} channels, {clf.spatial_ndim}D")
-            n_features = clf.features.n_features(ndim=clf.spatial_ndim, n_channels=clf.n_channels)
-        except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, ModelFileError):
-                raise
-            raise ModelFileError(
-                f"{path} is a brushlab model file with incomplete metadata ({exc}); re-save it"
-            ) from exc
-        check_model_fits(
-            clf._model, n_classes=len(clf.class_names), n_features=n_features, where=path
-        )
-        return clf
-
 
 def load_classifier(path: str | os.PathLike[str]) -> PixelClassifier:
     """Read a :class:`PixelClassifier` saved with :meth:`PixelClassifier.save`.

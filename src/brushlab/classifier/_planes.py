@@ -18,12 +18,12 @@ import numpy as np
 from brushlab._core.tiling import read_with_halo
 
 if TYPE_CHECKING:
-    from brushlab.classifier._pixel_classifier import PixelClassifier
+    pass
 
 __all__ = ["per_plane", "plane_halo", "plane_tile", "predict_plane_region", "predict_planes"]
 
 
-def per_plane(clf: PixelClassifier, ndim: int) -> bool:
+def per_plane(clf: Any, ndim: int) -> bool:
     """Whether ``clf`` predicts images with ``ndim`` spatial dims plane by plane.
 
     Examples
@@ -38,21 +38,21 @@ def per_plane(clf: PixelClassifier, ndim: int) -> bool:
     return clf.spatial_ndim == 2 and ndim == 3
 
 
-def plane_halo(clf: PixelClassifier, spacing: Sequence[float]) -> tuple[int, ...]:
+def plane_halo(clf: Any, spacing: Sequence[float]) -> tuple[int, ...]:
     """Halo per spatial axis: the features' own, or 0 along z for a 2D model on a stack."""
     if per_plane(clf, len(spacing)):
         return (0, *(int(h) for h in clf.features.halo(list(spacing[1:]))))
     return tuple(int(h) for h in clf.features.halo(list(spacing)))
 
 
-def plane_tile(clf: PixelClassifier, tile: Sequence[int], ndim: int) -> tuple[int, ...]:
+def plane_tile(clf: Any, tile: Sequence[int], ndim: int) -> tuple[int, ...]:
     """Return a tile for ``ndim`` dims: a 2D model's 2D tile is one plane thick on a stack."""
     tile = tuple(int(t) for t in tile)
     return (1, *tile) if per_plane(clf, ndim) and len(tile) == 2 else tile
 
 
 def predict_planes(
-    clf: PixelClassifier,
+    clf: Any,
     block: Any,
     *,
     halo: Sequence[int],
@@ -75,7 +75,7 @@ def predict_planes(
 
 
 def predict_plane_region(
-    clf: PixelClassifier,
+    clf: Any,
     frame: Any,
     z: int,
     region: tuple[slice, slice],
