@@ -23,9 +23,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from brushlab.bioimageio._onnx_graph import GraphBuilder
-from brushlab.features import FeatureSet
-from brushlab.features._gaussian import gaussian_kernel1d, kernel_radius
-from brushlab.features.featureset import _DOG_RATIO, _ST_OUTER_RATIO, derivative_orders
+from brushlab.features import DOG_RATIO as _DOG_RATIO
+from brushlab.features import ST_OUTER_RATIO as _ST_OUTER_RATIO
+from brushlab.features import FeatureSet, derivative_orders, gaussian_kernel1d, kernel_radius
+from brushlab.features import add_orders as _add
 
 __all__ = ["feature_graph"]
 
@@ -259,10 +260,6 @@ def _sum(g: GraphBuilder, terms: list[str]) -> str:
     for t in terms[1:]:
         acc = g.op("Add", [acc, t])
     return str(acc)
-
-
-def _add(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(x + y for x, y in zip(a, b))
 
 
 def eigenvalues(g: GraphBuilder, elements: dict[tuple[int, int], str], ndim: int) -> list[str]:

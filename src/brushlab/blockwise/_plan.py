@@ -20,9 +20,15 @@ from typing import Any
 import numpy as np
 
 from brushlab.blockwise._fingerprint import source_fingerprint
-from brushlab.classifier import OUTPUTS, PixelClassifier, load_classifier
-from brushlab.classifier._pixel_classifier import DEFAULT_TILE
-from brushlab.classifier._planes import per_plane, plane_halo, plane_tile
+from brushlab.classifier import (
+    DEFAULT_TILE,
+    OUTPUTS,
+    PixelClassifier,
+    load_classifier,
+    per_plane,
+    plane_halo,
+    plane_tile,
+)
 from brushlab.errors import BrushlabError, ClassifierError, ImageError
 from brushlab.io import Source, spacing_of
 from brushlab.io.ome_zarr import OutputLayout

@@ -6,7 +6,27 @@
 
 from __future__ import annotations
 
-from brushlab.classifier._pixel_classifier import PixelClassifier, load_classifier
+from brushlab.classifier._pixel_classifier import (
+    DEFAULT_TILE,
+    FIT_TILE,
+    MODELS,
+    PixelClassifier,
+    load_classifier,
+)
+from brushlab.classifier._planes import per_plane, plane_halo, plane_tile, predict_plane_region
 from brushlab.classifier.results import OUTPUTS, build_result, derive_outputs
 
-__all__ = ["OUTPUTS", "PixelClassifier", "build_result", "derive_outputs", "load_classifier"]
+__all__ = [
+    "DEFAULT_TILE",
+    "FIT_TILE",
+    "MODELS",
+    "OUTPUTS",
+    "PixelClassifier",
+    "build_result",
+    "derive_outputs",
+    "load_classifier",
+    "per_plane",
+    "plane_halo",
+    "plane_tile",
+    "predict_plane_region",
+]

@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from brushlab.bioimageio._discover import discover
+    from brushlab.bioimageio import discover
 
     for s in discover(args.folder):
         status = "ok" if s.ok else f"cannot run: {s.error}"
@@ -123,7 +123,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _test(args: argparse.Namespace) -> int:
-    from brushlab.bioimageio._model import load_model
+    from brushlab.bioimageio import load_model
 
     failed = 0
     for package in args.packages:
@@ -134,7 +134,7 @@ def _test(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from brushlab.bioimageio._model import load_model
+    from brushlab.bioimageio import load_model
     from brushlab.errors import ModelPackageError
     from brushlab.io import imread, write_image
     from brushlab.objects import object_table, objects_from_probabilities, write_table

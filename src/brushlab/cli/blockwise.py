@@ -67,7 +67,7 @@ def options_given(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``brushlab predict --blockwise``; return the exit code (0, 1, 2 usage, 130)."""
-    from brushlab.blockwise._run import BlockwiseEstimate, predict_blockwise
+    from brushlab.blockwise import BlockwiseEstimate, predict_blockwise
     from brushlab.classifier import load_classifier
     from brushlab.io.ome_zarr import output_status
 

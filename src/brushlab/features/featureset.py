@@ -19,6 +19,12 @@ from brushlab.features._limits import (
     _check_truncate,
     _expand,
 )
+from brushlab.features._orders import DOG_RATIO as _DOG_RATIO
+from brushlab.features._orders import ST_OUTER_RATIO as _ST_OUTER_RATIO
+from brushlab.features._orders import add as _add
+from brushlab.features._orders import crop as _crop
+from brushlab.features._orders import derivative_orders
+from brushlab.features._orders import unit as _unit
 from brushlab.io import split_frames
 
 __all__ = ["FeatureSet", "FAMILIES", "ILASTIK_SCALES"]
@@ -45,8 +51,6 @@ _ALIASES = {
     "hog": "hessian_of_gaussian_eigenvalues",
 }
 ILASTIK_SCALES: tuple[float, ...] = (0.3, 0.7, 1.0, 1.6, 3.5, 5.0, 10.0)
-_DOG_RATIO = 0.66
-_ST_OUTER_RATIO = 0.5
 _EIGEN_FAMILIES = ("structure_tensor_eigenvalues", "hessian_of_gaussian_eigenvalues")
 
 
@@ -453,49 +457,3 @@ class FeatureSet:
     def __repr__(self) -> str:
         parts = ", ".join(f"{k}: {v}" for k, v in self.selection.items())
         return f"FeatureSet({{{parts}}}, n_features_2d={self.n_features(ndim=2)})"
-
-
-def derivative_orders(
-    families: set[str], unit: Sequence[tuple[int, ...]], zero: tuple[int, ...]
-) -> set[tuple[int, ...]]:
-    """Gaussian derivative orders that ``families`` need at one scale.
-
-    Parameters
-    ----------
-    families : set of str
-        Feature families computed at this scale.
-    unit : sequence of tuple
-        First-derivative order of each active axis (``(0, 1, 0)``...).
-    zero : tuple
-        The order of plain smoothing (all zeros).
-
-    Returns
-    -------
-    set of tuple
-        Orders to compute once and share: smoothing, gradients, second derivatives.
-    """
-    orders: set[tuple[int, ...]] = set()
-    if families & {"gaussian_smoothing", "difference_of_gaussians"}:
-        orders.add(zero)
-    if families & {"gaussian_gradient_magnitude", "structure_tensor_eigenvalues"}:
-        orders.update(unit)
-    if "laplacian_of_gaussian" in families:
-        orders.update(_add(u, u) for u in unit)
-    if "hessian_of_gaussian_eigenvalues" in families:
-        orders.update(_add(u, v) for u in unit for v in unit)
-    return orders
-
-
-def _unit(n: int, axis: int) -> tuple[int, ...]:
-    return tuple(1 if a == axis else 0 for a in range(n))
-
-
-def _add(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(x + y for x, y in zip(a, b))
-
-
-def _crop(a: Any, margins: Sequence[int]) -> Any:
-    """Remove ``margins[i]`` from both ends of the trailing axes (leading ones kept)."""
-    lead = a.ndim - len(margins)
-    idx = [slice(None)] * lead + [slice(m, n - m) for m, n in zip(margins, a.shape[lead:])]
-    return a[tuple(idx)]

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from brushlab.classifier._pixel_classifier import FIT_TILE, PixelClassifier
+from brushlab.classifier import FIT_TILE, PixelClassifier
 from brushlab.session._feature_cache import FeatureCache
 
 __all__ = [

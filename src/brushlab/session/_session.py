@@ -13,8 +13,7 @@ import numpy as np
 import xarray as xr
 
 from brushlab._core.threads import resolve_n_jobs
-from brushlab.classifier import PixelClassifier
-from brushlab.classifier._planes import per_plane, predict_plane_region
+from brushlab.classifier import PixelClassifier, per_plane, predict_plane_region
 from brushlab.errors import ClassifierError, ImageError, LabelError
 from brushlab.features import FeatureSet
 from brushlab.session._feature_cache import FeatureCache

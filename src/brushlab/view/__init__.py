@@ -20,6 +20,7 @@ from brushlab.view._render import (
     uncertainty_rgba,
     window,
 )
+from brushlab.view._status import SHORTCUTS, Status, StatusLine
 from brushlab.view._viewport import CanvasRect, Viewport
 
 __all__ = [
@@ -28,6 +29,9 @@ __all__ = [
     "DisplaySettings",
     "OVERLAYS",
     "Redraw",
+    "SHORTCUTS",
+    "Status",
+    "StatusLine",
     "TOOLS",
     "Viewport",
     "auto_contrast",

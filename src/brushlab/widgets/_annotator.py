@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from html import escape
 from typing import Any
@@ -16,8 +15,10 @@ from brushlab.features import FeatureSet
 from brushlab.session import LiveSettings, Session
 from brushlab.view import OVERLAYS, AnnotationView, Redraw
 from brushlab.widgets._canvas import DRAW_LOCK, LayeredCanvas
+from brushlab.widgets._control_sync import ControlSync
 from brushlab.widgets._extra_panels import ModelsPanel, ObjectsPanel
 from brushlab.widgets._feedback import STYLE, BusyRunner, shortcuts_button, status_html
+from brushlab.widgets._label_actions import LabelActions
 from brushlab.widgets._panels import FeatureGrid, ImportanceChart, LabelCountChart, load_bokehjs
 
 __all__ = ["Annotator", "annotate"]
@@ -77,7 +78,7 @@ def annotate(
                      size=size, pixel_ratio=pixel_ratio, live=live, live_settings=live_settings)
 
 
-class Annotator(w.VBox):
+class Annotator(LabelActions, ControlSync, w.VBox):
     """Paint labels per class, train live, and see prediction, segmentation and uncertainty.
 
     A thin view: all state lives in :attr:`session` (labels, classes, features,
@@ -370,90 +371,6 @@ class Annotator(w.VBox):
                    f"x {window[1].start}-{window[1].stop} (outlined): label there next")
         return window
 
-    def add_class(self, name: str | None = None, colour: Any = None) -> int | None:
-        """Add a class (a free name and colour by default); it becomes the brush class."""
-        try:
-            cid = self.session.add_class(name, colour)
-        except BrushlabError as exc:
-            self._error(str(exc))
-            return None
-        self.view.class_id = cid
-        self._classes_changed()
-        return cid
-
-    def rename_class(self, name: str) -> None:
-        """Rename the selected class."""
-        try:
-            self.session.rename_class(self.view.class_id, name)
-        except BrushlabError as exc:
-            self._error(str(exc))
-            return
-        self._classes_changed()
-
-    def recolour_class(self, colour: Any) -> None:
-        """Give the selected class another colour."""
-        self._recolour(colour)
-
-    def delete_class(self) -> None:
-        """Delete the selected class and its labels (not while it is the last one)."""
-        try:
-            self.session.remove_class(self.view.class_id)
-        except BrushlabError as exc:
-            self._error(str(exc))
-            return
-        self.view.class_id = 1
-        self.view.overlay_class = 1
-        self._classes_changed()
-        self._draw(self.view.labels_changed())
-
-    def import_labels(self, labels: Any, class_id: Any = None, *, overwrite: bool = True) -> None:
-        """Import a mask as the selected (or given) class, or a label image when ``class_id=0``.
-
-        Parameters
-        ----------
-        labels : array-like or path
-            Shaped like the image shown (or its plane for 3D/time images).
-        class_id : int or str, optional
-            Class of the mask's nonzero pixels; default the brush class; 0 means
-            the values are class ids.
-        overwrite : bool, default True
-            Replace existing labels too.
-        """
-        cid = self.view.class_id if class_id is None else class_id
-        if not isinstance(labels, (str, os.PathLike)):
-            labels = np.asarray(labels)
-        # A 2D array on a 3D or time-lapse image goes into the plane shown.
-        plane = self.view.plane_key if getattr(labels, "ndim", 0) == 2 else ()
-        try:
-            self.session.import_labels(self.view.image, labels, None if cid == 0 else cid,
-                                       plane=plane or None, overwrite=overwrite)
-        except BrushlabError as exc:
-            self._error(str(exc))
-            return
-        self._draw(self.view.labels_changed())
-        self._update_counts()
-
-    def segmentation_to_labels(self) -> None:
-        """Fill unlabelled pixels of the view with the current segmentation (one undo step)."""
-        try:
-            self.session.segmentation_to_labels(
-                self.view.image, self.view.viewport.visible_region(),
-                plane=self.view.plane_key or None, classifier=self.classifier)
-        except BrushlabError as exc:
-            self._error(str(exc))
-            return
-        self._draw(self.view.labels_changed())
-        self._update_counts()
-
-    def export_labels(self, path: str | os.PathLike[str]) -> None:
-        """Write the labels of the image shown (TIFF, PNG, NPY, HDF5 or Zarr by extension)."""
-        try:
-            written = self.session.export_labels(self.view.image, path)
-        except (BrushlabError, OSError) as exc:
-            self._error(str(exc))
-            return
-        self._info(f"labels written to {written}")
-
     def close(self) -> None:
         """Stop live training and close the widgets (the session stays usable)."""
         view = getattr(self, "view", None)  # absent if construction failed
@@ -510,97 +427,6 @@ class Annotator(w.VBox):
                 self._update_importances(clf)
         self._render_status()
 
-    def _set_tool(self, tool: str) -> None:
-        self.view.tool = tool
-        self._canvas.draw(Redraw(cursor=True))
-
-    def _set_class(self, cid: int | None) -> None:
-        if cid is not None:
-            self.view.class_id = int(cid)
-            self._syncing = True
-            try:
-                self.colour.value = self.session.classes[int(cid) - 1].colour
-            finally:
-                self._syncing = False
-
-    def _set_live(self, on: bool) -> None:
-        self.view.set_live(bool(on))
-        if on and self.overlay_select.value == "none":
-            self.overlay_select.value = "probability"
-
-    def _set_overlay(self, kind: str) -> None:
-        self.view.overlay = kind
-        self._canvas.draw(Redraw(overlay=True))
-
-    def _set_overlay_class(self, cid: int | None) -> None:
-        if cid is not None:
-            self.view.overlay_class = int(cid)
-            self._canvas.draw(Redraw(overlay=True))
-
-    def _set_label_opacity(self, value: float) -> None:
-        self.view.label_opacity = float(value)
-        self._canvas.draw(Redraw(labels=True))
-
-    def _set_overlay_opacity(self, value: float) -> None:
-        self.view.overlay_opacity = float(value)
-        self._canvas.draw(Redraw(overlay=True))
-
-    def _select_image(self, index: int | None) -> None:
-        if index is not None:
-            self._draw(self.view.select_image(int(index)))
-            self._sync_controls()
-
-    def _set_plane(self, dim: str, value: int) -> None:
-        if dim in self.view.plane:
-            self._draw(self.view.set_plane(**{dim: int(value)}))
-
-    def _set_channels(self, channels: tuple[int, ...] | None) -> None:
-        if channels is not None:
-            self._draw(self.view.set_channels(list(channels)))
-            self._sync_contrast()
-
-    def _auto_contrast(self) -> None:
-        self._draw(self.view.auto_contrast())
-        self._sync_contrast()
-
-    def _recolour(self, colour: Any) -> None:
-        try:
-            self.session.recolour_class(self.view.class_id, colour)
-        except BrushlabError as exc:
-            self._error(str(exc))
-            return
-        self._classes_changed()
-
-    def _import_upload(self, files: Any) -> None:
-        if not files:
-            return
-        import io
-
-        from brushlab.io import imread
-
-        item = files[0]
-        name = str(item["name"])
-        data = bytes(item["content"])
-        suffix = os.path.splitext(name)[1].lower()
-        try:
-            if suffix == ".npy":
-                arr = np.load(io.BytesIO(data), allow_pickle=False)
-            else:
-                import tempfile
-
-                with tempfile.TemporaryDirectory() as tmp:
-                    path = os.path.join(tmp, os.path.basename(name))
-                    with open(path, "wb") as fh:
-                        fh.write(data)
-                    arr = np.asarray(imread(path).values)
-        except (BrushlabError, OSError, ValueError) as exc:
-            self._error(f"cannot read {name}: {exc}")
-            return
-        if arr.ndim == 3 and arr.shape[-1] in (3, 4):
-            arr = arr[..., 0]
-        self.import_labels(arr, 0 if self.upload_as_ids.value else None)
-        self._info(f"imported {name}")
-
     def _apply_features(self, features: FeatureSet) -> None:
         self.session.set_features(features)
         self.view.labels_changed()
@@ -608,94 +434,6 @@ class Annotator(w.VBox):
                    "computing in the background")
 
     # -- keeping controls in step with the model -------------------------------------------
-    def _classes_changed(self) -> None:
-        self.objects_panel.sync_classes()
-        self._sync_controls()
-        self._canvas.draw(Redraw(labels=True, overlay=True, cursor=True))
-        self._update_counts()
-
-    def _sync_controls(self) -> None:
-        s, v = self.session, self.view
-        self._syncing = True
-        try:
-            options = [(c.name, i + 1) for i, c in enumerate(s.classes)]
-            self.class_select.options = options
-            self.overlay_class.options = options
-            v.class_id = min(max(v.class_id, 1), len(options))
-            v.overlay_class = min(max(v.overlay_class, 1), len(options))
-            self.class_select.value = v.class_id
-            self.overlay_class.value = v.overlay_class
-            self.colour.value = s.classes[v.class_id - 1].colour
-            self.tool.value = v.tool
-            self.brush.value = int(round(v.radius))
-            self.overlay_select.value = v.overlay
-            self.label_opacity.value = v.label_opacity
-            self.overlay_opacity.value = v.overlay_opacity
-            self.image_select.options = [(n, i) for i, n in enumerate(s.image_names)]
-            self.image_select.value = v.image
-            self.image_select.layout.display = "" if len(s.images) > 1 else "none"
-            sizes = s.plane_sizes(v.image)
-            for dim, slider in (("z", self.z_slider), ("t", self.t_slider)):
-                if dim in sizes:
-                    slider.max = sizes[dim] - 1
-                    slider.value = v.plane.get(dim, 0)
-                    slider.layout.display = ""
-                else:
-                    slider.layout.display = "none"
-            n = v.settings.n_channels
-            choices: list[tuple[str, tuple[int, ...]]] = [
-                (f"channel {c}", (c,)) for c in range(n)]
-            if 2 <= n <= 6:
-                choices.insert(0, ("RGB" if n == 3 else "composite", tuple(range(n))))
-            self.channel_select.options = choices
-            self.channel_select.value = tuple(v.settings.channels) if tuple(
-                v.settings.channels) in dict(choices).values() else choices[0][1]
-            self.channel_select.layout.display = "" if n > 1 else "none"
-        finally:
-            self._syncing = False
-        self._sync_contrast()
-
-    def _sync_contrast(self) -> None:
-        v = self.view
-        lo, hi = v.settings.range
-        pixels = v.plane_pixels()
-        finite = pixels[np.isfinite(pixels)] if pixels.dtype.kind == "f" else pixels
-        vmin = float(min(lo, finite.min())) if finite.size else lo
-        vmax = float(max(hi, finite.max())) if finite.size else hi
-        if not vmax > vmin:
-            vmax = vmin + 1.0
-        self._syncing = True
-        try:
-            # widen first, then narrow, so the slider never clamps to a stale bound
-            self.contrast.max = max(vmax, self.contrast.max)
-            self.contrast.min = min(vmin, self.contrast.min)
-            self.contrast.value = (lo, hi)
-            self.contrast.min = vmin
-            self.contrast.max = vmax
-            self.contrast.step = (vmax - vmin) / 1000
-            self.contrast.value = (lo, hi)
-        finally:
-            self._syncing = False
-
-    def _update_counts(self) -> None:
-        counts = self.session.label_counts(self.view.image)
-        classes = self.session.classes
-        rows = "".join(
-            f"<tr><td><span style='color:{c.colour}'>■</span> {c.name}</td>"
-            f"<td style='text-align:right' class='brushlab-count'>{counts[c.name]:,}</td></tr>"
-            for c in classes
-        )
-        self.counts.value = f"<table class='brushlab-counts'>{rows}</table>"
-        self.count_chart.update([c.name for c in classes], [counts[c.name] for c in classes],
-                                [c.colour for c in classes])
-
-    def _update_importances(self, clf: PixelClassifier) -> None:
-        try:
-            imp = clf.feature_importances
-        except (BrushlabError, AttributeError, ValueError):
-            return
-        self.importance_chart.update([str(n) for n in imp["feature"].values], imp.values)
-
     def _save_state(self) -> None:
         if hasattr(self.session, "view_state"):
             try:
@@ -718,10 +456,6 @@ class Annotator(w.VBox):
             self._render_status()
 
         self._guard(apply, None)
-
-    def _show_range(self, value: Any) -> None:
-        lo, hi = value
-        self.contrast_readout.value = f"{lo:.4g} – {hi:.4g}"
 
     def _render_status(self) -> None:
         view = getattr(self, "view", None)

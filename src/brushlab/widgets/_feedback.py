@@ -14,7 +14,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from brushlab.view._status import SHORTCUTS, Status
+from brushlab.view import SHORTCUTS, Status
 
 __all__ = ["STYLE", "BusyRunner", "shortcuts_button", "status_html"]
 
