@@ -16,6 +16,7 @@ __all__ = [
     "ModelFileError",
     "ModelPackageError",
     "ProjectError",
+    "AlignmentError",
 ]
 
 
@@ -49,3 +50,7 @@ class ProjectError(BrushlabError, ValueError):
 
 class ModelPackageError(BrushlabError, ValueError):
     """A BioImage Model Zoo package cannot be read, validated or run by brushlab."""
+
+
+class AlignmentError(BrushlabError, ValueError):
+    """A stack cannot be aligned as asked, or a transform file is foreign, broken or newer."""
