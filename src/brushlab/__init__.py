@@ -11,6 +11,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import datasets, dl, errors, images, metrics, models, objects
+from .align import align, apply_alignment
 from .blockwise import predict_blockwise
 from .classifier import PixelClassifier, load_classifier
 from .dl import load_model
@@ -35,6 +36,8 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "__version__",
+    "align",
+    "apply_alignment",
     "Annotator",
     "annotate",
     "BrushlabError",

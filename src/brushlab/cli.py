@@ -21,6 +21,7 @@ import numpy as np
 import xarray as xr
 
 from . import __version__
+from .align import _command as align_command
 from .classifier import OUTPUTS, PixelClassifier, load_classifier
 from .dl import cli as dl_cli
 from .errors import BrushlabError, FeatureError, ImageError
@@ -220,6 +221,7 @@ def _build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print JSON")
     objects_cli.add_parser(sub)
     dl_cli.add_parser(sub)
+    align_command.add_parser(sub)
     return parser
 
 
@@ -248,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return objects_cli.run(args)
         if args.command == "model":
             return dl_cli.run(args)
+        if args.command == "align":
+            return align_command.run(args)
         return _info(args)
     except SystemExit as exc:  # argparse: --help, --version and usage errors
         return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else 1)

@@ -12,6 +12,7 @@ apart few features repeat, so a feature fit with too few inliers falls back to b
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -219,8 +220,8 @@ def _fit(src: np.ndarray, dst: np.ndarray, model: str, threshold: float, *,
             inl = np.linalg.norm(moved - dst, axis=1) <= threshold
             if inl.sum() < need + 2:
                 return None
-            estimated = _model_class(model)()
-            if not estimated.estimate(src[inl], dst[inl]):
+            estimated = _model_class(model).from_estimate(src[inl], dst[inl])
+            if not estimated:
                 return None
             matrix = np.asarray(estimated.params, dtype=np.float64)
         return matrix, int(inl.sum())
@@ -386,7 +387,9 @@ def residual_field(fixed: np.ndarray, moving: np.ndarray, *, step: int,
     out = np.empty_like(field)
     for axis in range(2):
         values = np.where(good, field[axis], np.nan)
-        median = ndi.generic_filter(values, np.nanmedian, size=3, mode="nearest")
+        with warnings.catch_warnings():  # a node whose neighbours are all invalid: NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            median = ndi.generic_filter(values, np.nanmedian, size=3, mode="nearest")
         bad = ~good | (np.abs(values - median) > 1.5) | np.isnan(values)
         filled = np.where(bad, median, values)
         if np.isnan(filled).any():  # no valid neighbour: the nearest valid node
