@@ -366,24 +366,8 @@ def estimate_pair(fixed: np.ndarray, moving: np.ndarray, *, model: str = "affine
     return PairResult(matrix, score, inliers, used)
 
 
-def residual_field(fixed: np.ndarray, moving: np.ndarray, *, step: int,
-                   smooth: float = 1.0) -> np.ndarray:
-    """Smooth pull displacement ``d`` on a grid (``fixed(p) ~ moving(p + d(p))``).
-
-    Block matching with patches of ``2 * step`` pixels centred on the grid nodes
-    ``(0, step, 2 * step, ...)``; weak or outlying shifts (median test) are replaced by
-    their neighbours' median, then the field is smoothed with a Gaussian of ``smooth``
-    nodes. Returns ``(2, ny, nx)`` float32 with ``ny = ceil(H / step) + 1``.
-    """
-    ny, nx = (-(-n // step) + 1 for n in fixed.shape)
-    yy, xx = np.meshgrid(np.arange(ny) * step, np.arange(nx) * step, indexing="ij")
-    centres = np.stack([yy.ravel(), xx.ravel()], axis=1).astype(float)
-    centres = np.minimum(centres, np.array(fixed.shape) - 1)
-    shifts, strength = block_shifts(fixed, moving, centres, 2 * step)
-    field = shifts.reshape(ny, nx, 2).transpose(2, 0, 1)
-    good = (strength > 0).reshape(ny, nx)
-    if not good.any():
-        return np.zeros((2, ny, nx), np.float32)
+def _clean(field: np.ndarray, good: np.ndarray, smooth: float) -> np.ndarray:
+    """Replace weak or outlying nodes (median test) by their neighbours' median, then smooth."""
     out = np.empty_like(field)
     for axis in range(2):
         values = np.where(good, field[axis], np.nan)
@@ -392,9 +376,38 @@ def residual_field(fixed: np.ndarray, moving: np.ndarray, *, step: int,
             median = ndi.generic_filter(values, np.nanmedian, size=3, mode="nearest")
         bad = ~good | (np.abs(values - median) > 1.5) | np.isnan(values)
         filled = np.where(bad, median, values)
-        if np.isnan(filled).any():  # no valid neighbour: the nearest valid node
+        if np.isnan(filled).all():
+            filled = np.zeros_like(filled)
+        elif np.isnan(filled).any():  # no valid neighbour: the nearest valid node
             nearest = ndi.distance_transform_edt(np.isnan(filled), return_distances=False,
                                                  return_indices=True)
             filled = filled[tuple(nearest)]
-        out[axis] = ndi.gaussian_filter(filled, smooth, mode="nearest")
-    return out.astype(np.float32)
+        out[axis] = ndi.gaussian_filter(filled, smooth, mode="nearest") if smooth else filled
+    return out
+
+
+def residual_field(fixed: np.ndarray, moving: np.ndarray, *, step: int,
+                   smooth: float = 0.5) -> np.ndarray:
+    """Smooth pull displacement ``d`` on a grid (``fixed(p) ~ moving(p + d(p))``).
+
+    Patches of ``2 * step`` pixels centred on the grid nodes ``(0, step, 2 * step, ...)``:
+    one pass of block matching (cross-correlation), then two passes of gradient
+    (Lucas-Kanade) refinement on ``moving`` warped by the field so far. Each pass's
+    weak or outlying nodes are replaced by their neighbours' median and the update is
+    smoothed with a Gaussian of ``smooth`` nodes. Returns ``(2, ny, nx)`` float32 with
+    ``ny = ceil(H / step) + 1``.
+    """
+    ny, nx = (-(-n // step) + 1 for n in fixed.shape)
+    yy, xx = np.meshgrid(np.arange(ny) * step, np.arange(nx) * step, indexing="ij")
+    centres = np.stack([yy.ravel(), xx.ravel()], axis=1).astype(float)
+    centres = np.minimum(centres, np.array(fixed.shape) - 1)
+    field = np.zeros((2, ny, nx), np.float64)
+    for measure in (block_shifts, gradient_shifts, gradient_shifts):
+        warped = moving if measure is block_shifts else warp_pull(
+            moving, np.eye(3), fixed.shape, field.astype(np.float32), step)
+        shifts, strength = measure(fixed, warped, centres, 2 * step)
+        good = (strength > 0).reshape(ny, nx)
+        if not good.any():
+            break
+        field += _clean(shifts.reshape(ny, nx, 2).transpose(2, 0, 1), good, smooth)
+    return field.astype(np.float32)
