@@ -12,7 +12,6 @@ apart few features repeat, so a feature fit with too few inliers falls back to b
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -226,7 +225,7 @@ def _fit(src: np.ndarray, dst: np.ndarray, model: str, threshold: float, *,
             matrix = np.asarray(estimated.params, dtype=np.float64)
         return matrix, int(inl.sum())
     fitted, inliers = ransac((src, dst), _model_class(model), min_samples=need,
-                             residual_threshold=threshold, max_trials=200,
+                             residual_threshold=threshold, max_trials=60,
                              stop_probability=0.995, rng=0)
     if fitted is None or inliers is None or inliers.sum() < need + 2:
         return None
@@ -366,14 +365,18 @@ def estimate_pair(fixed: np.ndarray, moving: np.ndarray, *, model: str = "affine
     return PairResult(matrix, score, inliers, used)
 
 
+def _nan_median(values: np.ndarray) -> float:
+    """Median of the non-NaN values; NaN when there are none (without a warning)."""
+    kept = values[~np.isnan(values)]
+    return float(np.median(kept)) if kept.size else np.nan
+
+
 def _clean(field: np.ndarray, good: np.ndarray, smooth: float) -> np.ndarray:
     """Replace weak or outlying nodes (median test) by their neighbours' median, then smooth."""
     out = np.empty_like(field)
     for axis in range(2):
         values = np.where(good, field[axis], np.nan)
-        with warnings.catch_warnings():  # a node whose neighbours are all invalid: NaN
-            warnings.simplefilter("ignore", RuntimeWarning)
-            median = ndi.generic_filter(values, np.nanmedian, size=3, mode="nearest")
+        median = ndi.generic_filter(values, _nan_median, size=3, mode="nearest")
         bad = ~good | (np.abs(values - median) > 1.5) | np.isnan(values)
         filled = np.where(bad, median, values)
         if np.isnan(filled).all():
