@@ -1,4 +1,4 @@
-"""Benchmark serial-section alignment on ISBI 2012 with known misalignments, against phase correlation.
+"""Benchmark serial-section alignment on ISBI 2012 with known misalignments vs phase correlation.
 
 Run from the repository root::
 
@@ -329,7 +329,7 @@ def main() -> None:
     sizes = (32, 128) if args.quick else (64, 256)
     mem = memory(images, sizes)
     ratio = mem[sizes[1]]["peak_mb"] / mem[sizes[0]]["peak_mb"]
-    print(f"\n## peak RSS of align_blockwise (256x256 sections, affine, neighbors=1)")
+    print("\n## peak RSS of align_blockwise (256x256 sections, affine, neighbors=1)")
     for n, m in mem.items():
         print(f"{n:4d} sections: peak {m['peak_mb']:7.1f} MB  {m['seconds']:6.1f} s")
     print(f"ratio {ratio:.2f}   target <= {TARGETS['rss_ratio']}")

@@ -48,7 +48,8 @@ def random_affine(rng: np.random.Generator, shape: tuple[int, int], *, shift: fl
     """A pull matrix: rotation, shear and scale about the centre, then a shift."""
     angle = np.deg2rad(rng.uniform(-degrees, degrees))
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    lin = rot @ np.array([[1, rng.uniform(-shear, shear)], [0, 1]]) * rng.uniform(1 - scale, 1 + scale)
+    lin = rot @ np.array([[1, rng.uniform(-shear, shear)], [0, 1]])
+    lin = lin * rng.uniform(1 - scale, 1 + scale)
     centre = (np.array(shape) - 1) / 2
     m = np.eye(3)
     m[:2, :2] = lin

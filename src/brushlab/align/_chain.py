@@ -92,13 +92,17 @@ def solve_matrices(n: int, pairs: Mapping[tuple[int, int], PairResult],
             for c in range(3):
                 value = sw * (p[r, 2] if c == 2 else 0.0)
                 if i != reference:
-                    rows.append(eq), cols.append(6 * column[i] + 3 * r + c), vals.append(sw)
+                    rows.append(eq)
+                    cols.append(6 * column[i] + 3 * r + c)
+                    vals.append(sw)
                 elif r == c:
                     value -= sw
                 for k in range(2):  # - P'[r, k] * A_j'[k, c]
                     coef = -sw * p[r, k]
                     if j != reference:
-                        rows.append(eq), cols.append(6 * column[j] + 3 * k + c), vals.append(coef)
+                        rows.append(eq)
+                        cols.append(6 * column[j] + 3 * k + c)
+                        vals.append(coef)
                     elif k == c:
                         value -= coef
                 rhs.append(value)

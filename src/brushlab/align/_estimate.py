@@ -70,7 +70,7 @@ class SectionSource:
         self._cache, self._lock = OrderedDict(), threading.Lock()
 
     def registration_image(self, z: int) -> np.ndarray:
-        """The prepared 2D image that section ``z`` is registered on."""
+        """Return the prepared 2D image that section ``z`` is registered on."""
         with self._lock:
             if z in self._cache:
                 self._cache.move_to_end(z)

@@ -13,6 +13,7 @@ apart few features repeat, so a feature fit with too few inliers falls back to b
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -185,7 +186,7 @@ def gradient_shifts(fixed: np.ndarray, moving: np.ndarray, centres: np.ndarray, 
     return shifts, strength
 
 
-def _model_class(model: str) -> type:
+def _model_class(model: str) -> Any:
     from skimage.transform import AffineTransform, EuclideanTransform
 
     return EuclideanTransform if model == "rigid" else AffineTransform
@@ -219,7 +220,12 @@ def _fit(src: np.ndarray, dst: np.ndarray, model: str, threshold: float, *,
             inl = np.linalg.norm(moved - dst, axis=1) <= threshold
             if inl.sum() < need + 2:
                 return None
-            estimated = _model_class(model).from_estimate(src[inl], dst[inl])
+            cls = _model_class(model)
+            if hasattr(cls, "from_estimate"):  # scikit-image >= 0.26
+                estimated = cls.from_estimate(src[inl], dst[inl])
+            else:  # pragma: no cover - older scikit-image
+                estimated = cls()
+                estimated = estimated if estimated.estimate(src[inl], dst[inl]) else None
             if not estimated:
                 return None
             matrix = np.asarray(estimated.params, dtype=np.float64)

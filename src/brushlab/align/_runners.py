@@ -1,4 +1,4 @@
-"""Where alignment tasks run: Dask's threaded scheduler or a distributed client, with a progress bar."""
+"""Where alignment tasks run: Dask's threads or a distributed client, with a progress bar."""
 
 from __future__ import annotations
 
