@@ -15,13 +15,13 @@ What it does (one run, so machine load affects brushlab and the peer alike):
    pixels on a dense grid (every 4th pixel of the central 256 x 256), over all sections
    but the reference and the damaged one, for brushlab's models and for the peer: plain
    ``skimage.registration.phase_cross_correlation`` of neighbouring sections, chained.
-   Two kinds of stack:
+   (``s/pair``: wall time of ``align`` per section pair, all cores.) Two kinds of stack:
    - "one slice": slice 5 repeated, each copy under its own transform, so the true
      transform between sections is exactly known (registration accuracy);
    - "20 slices": the real consecutive sections. Neighbouring sections differ (50 nm
      apart), so even the never-misaligned stack registers to non-zero transforms; the
      table gives the residual against the known truth and against aligning the
-     never-misaligned stack with the same method ("vs own").
+     never-misaligned stack with the same method ("own"; not for "one slice").
 3. Pairs per second for 512 x 512 affine (all cores, threads) and the peer's.
 4. Peak RSS of ``align_blockwise`` of a 64- and a 256-section stack (ISBI tiled with
    random shifts, 256 x 256 crops, read from Zarr, affine, neighbors=1), each in a fresh
@@ -155,42 +155,40 @@ def stats(err: np.ndarray) -> tuple[float, float]:
     return float(np.median(err)), float(np.percentile(err, 95))
 
 
-def accuracy(images: np.ndarray, quick: bool) -> tuple[list[str], dict[str, Any]]:
+def accuracy(images: np.ndarray, models: list[str]) -> None:
+    """Print one row per (stack, content, method) as soon as it is measured."""
     import brushlab
 
     rng = np.random.default_rng(0)
     one = np.repeat(images[5:6], N, axis=0)
-    rows, results = [], {}
     for kind, elastic in (("affine", 0.0), ("elastic", 4.0)):
         truth = random_truth(rng, N, (SIZE, SIZE), elastic=elastic)
         for name, source in (("one slice", one), ("20 slices", images)):
             stack = misalign(source, truth)
-            models = ["translation", "affine", "elastic"] if not quick else ["affine", "elastic"]
-            if kind == "affine" and not quick:
-                models.insert(1, "rigid")
-            line = {}
+            own = name != "one slice"  # one slice: the truth between sections is exact
+
+            def row(method: str, err: np.ndarray, base_err: np.ndarray | None, sec: float,
+                    damaged: Any = "-", kind: str = kind, name: str = name) -> None:
+                med, p95 = stats(err)
+                own_med, own_p95 = stats(base_err) if base_err is not None else (np.nan, np.nan)
+                print(f"{kind:8s} {name:10s} {method:31s} {med:7.2f} {p95:7.2f} "
+                      f"{own_med:8.2f} {own_p95:8.2f} {sec:8.3f}  {damaged}", flush=True)
+
             mats, per_pair = peer_align(stack)
-            base_peer = peer_align(source)[0]
-            line["phase_cross_correlation (peer)"] = (
-                stats(residual(truth, mats, None, 0)),
-                stats(residual(truth, mats, None, 0, (base_peer, None))), per_pair)
+            base_peer = peer_align(source)[0] if own else None
+            row("phase_cross_correlation (peer)", residual(truth, mats, None, 0),
+                residual(truth, mats, None, 0, (base_peer, None)) if own else None, per_pair)
             for model in models:
                 t0 = time.perf_counter()
                 t = brushlab.align(stack, model=model, step=STEP).transforms
                 seconds = time.perf_counter() - t0
-                base = brushlab.align(source, model=model, step=STEP).transforms
-                line[f"brushlab {model}"] = (
-                    stats(residual(truth, t.matrices, t.fields, t.step)),
-                    stats(residual(truth, t.matrices, t.fields, t.step,
-                                   (base.matrices, base.fields))),
-                    seconds / t.info["pairs"], t.damaged)
-            results[(kind, name)] = line
-            for method, values in line.items():
-                (med, p95), (own_med, own_p95), sec = values[:3]
-                damaged = values[3] if len(values) > 3 else "-"
-                rows.append(f"{kind:8s} {name:10s} {method:31s} {med:7.2f} {p95:7.2f} "
-                            f"{own_med:8.2f} {own_p95:8.2f} {sec:8.3f}  {damaged}")
-    return rows, results
+                base_err = None
+                if own:
+                    base = brushlab.align(source, model=model, step=STEP).transforms
+                    base_err = residual(truth, t.matrices, t.fields, t.step,
+                                        (base.matrices, base.fields))
+                row(f"brushlab {model}", residual(truth, t.matrices, t.fields, t.step),
+                    base_err, seconds / t.info["pairs"], t.damaged)
 
 
 def throughput(images: np.ndarray) -> tuple[float, float]:
@@ -312,7 +310,9 @@ def membrane_f1(images: np.ndarray, labels: np.ndarray, quick: bool) -> list[str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer models; 32/128 sections")
+    parser.add_argument("--quick", action="store_true", help="32 and 128 sections for the RSS")
+    parser.add_argument("--all-models", action="store_true",
+                        help="translation and rigid too (default: affine and elastic)")
     args = parser.parse_args()
     images, labels = load()
     print(f"# bench_align  loadavg before {os.getloadavg()}  cores {os.cpu_count()}")
@@ -320,9 +320,11 @@ def main() -> None:
           "reference and damaged #12)")
     print(f"{'stack':8s} {'content':10s} {'method':31s} {'median':>7s} {'p95':>7s} "
           f"{'own med':>8s} {'own p95':>8s} {'s/pair':>8s}  damaged found")
-    rows, _ = accuracy(images, args.quick)
-    print("\n".join(rows))
+    models = ["translation", "rigid", "affine", "elastic"] if args.all_models else [
+        "affine", "elastic"]
+    accuracy(images, models)
     ours, peer = throughput(images)
+    sys.stdout.flush()
     print(f"\n## pairs per second, 512x512, all cores  (loadavg {os.getloadavg()})")
     print(f"brushlab affine {ours:6.2f}   phase_cross_correlation {peer:6.2f}   "
           f"ratio {ours / peer:5.2f}   target >= {TARGETS['pairs_per_s']}")

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import datasets, dl, errors, images, metrics, models, objects
-from .align import align, apply_alignment
+# brushlab.align is a callable module: brushlab.align(stack) aligns a stack
+from . import align, datasets, dl, errors, images, metrics, models, objects
+from .align import apply_alignment
 from .blockwise import predict_blockwise
 from .classifier import PixelClassifier, load_classifier
 from .dl import load_model

@@ -9,9 +9,23 @@ length on Dask, writing a resumable OME-Zarr.
 
 from __future__ import annotations
 
+import sys
+import types
+from typing import Any
+
 from ._align import AlignmentResult, align, apply_alignment
 from ._blockwise import AlignEstimate, AlignOutput, align_blockwise
 from ._transforms import SectionTransforms, load_transforms
 
 __all__ = ["align", "apply_alignment", "align_blockwise", "AlignmentResult", "AlignEstimate",
            "AlignOutput", "SectionTransforms", "load_transforms"]
+
+
+class _CallableModule(types.ModuleType):
+    """``brushlab.align(stack)`` calls :func:`align`; ``brushlab.align.X`` is this package."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> AlignmentResult:
+        return align(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

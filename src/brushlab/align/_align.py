@@ -96,7 +96,8 @@ def _rebuild(image: xr.DataArray, sections: np.ndarray) -> xr.DataArray:
 
 def align(stack: Any, *, model: str = "affine", reference: int = 0, guide: Any = None,
           guide_class: int | str | None = None, neighbors: int = 2, method: str = "blocks",
-          step: int = 64, stiffness: float = 0.05, order: int = 1, pad: bool = False,
+          step: int = 64, stiffness: float = 0.05, drift: float = 0.0, order: int = 1,
+          pad: bool = False,
           n_workers: int | None = None, progress: bool | None = False) -> AlignmentResult:
     """Align the sections of a stack to each other, in the frame of a reference section.
 
@@ -129,6 +130,9 @@ def align(stack: Any, *, model: str = "affine", reference: int = 0, guide: Any =
         Node spacing in pixels of the elastic fields.
     stiffness : float, default 0.05
         Pull of the elastic fields towards the affine solution along the chain.
+    drift : float, default 0
+        Pull of every section's scale and shear towards none, against the scale and
+        shear that neighbouring sections' anatomy adds up along a long chain (try 1).
     order : {1, 0}
         Interpolation of the aligned image: 1 linear, 0 nearest (labels).
     pad : bool, default False
@@ -164,6 +168,7 @@ def align(stack: Any, *, model: str = "affine", reference: int = 0, guide: Any =
     image = as_stack(stack, pad=pad)
     options = AlignOptions(model=model, reference=int(reference), neighbors=int(neighbors),
                            method=method, step=int(step), stiffness=float(stiffness),
+                           drift=float(drift),
                            guide=guide, guide_class=_guide_index(guide, guide_class))
     data = _sections(image)
     if guide is not None and data.shape[1] != getattr(guide, "n_channels", data.shape[1]):

@@ -108,6 +108,7 @@ def _run_spec(src: Any, options: AlignOptions, chunks: tuple[int, ...]) -> dict[
             "dtype": str(src.image.dtype), "model": options.model,
             "reference": options.reference, "neighbors": options.neighbors,
             "method": options.method, "step": options.step, "stiffness": options.stiffness,
+            "drift": options.drift,
             "guide": None if options.guide is None else type(options.guide).__name__,
             "chunks": list(chunks), "brushlab_version": __version__}
 
@@ -129,7 +130,8 @@ def _chunks(chunks: Any, shape: tuple[int, ...]) -> tuple[int, int, int]:
 def align_blockwise(source: Any, output: str | os.PathLike[str], *, model: str = "affine",
                     reference: int = 0, guide: Any = None, guide_class: int | str | None = None,
                     neighbors: int = 2, method: str = "blocks", step: int = 64,
-                    stiffness: float = 0.05, order: int = 1, chunks: Any = None,
+                    stiffness: float = 0.05, drift: float = 0.0, order: int = 1,
+                    chunks: Any = None,
                     client: Any = None, n_workers: int | None = None, overwrite: bool = False,
                     estimate: bool = False, dims: Any = None,
                     progress: bool | None = None) -> AlignOutput | AlignEstimate:
@@ -177,6 +179,7 @@ def align_blockwise(source: Any, output: str | os.PathLike[str], *, model: str =
     n, height, width = src.spatial_shape
     options = AlignOptions(model=model, reference=int(reference), neighbors=int(neighbors),
                            method=method, step=int(step), stiffness=float(stiffness),
+                           drift=float(drift),
                            guide=guide, guide_class=_guide_index(guide, guide_class))
     if order not in (0, 1):
         raise AlignmentError(f"order must be 0 (nearest, for labels) or 1 (linear), not {order}")

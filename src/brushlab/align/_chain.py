@@ -22,7 +22,7 @@ import numpy as np
 
 from ._pairwise import PairResult
 
-__all__ = ["accept", "solve_matrices", "bridges", "solve_fields"]
+__all__ = ["accept", "solve_matrices", "solve_robust", "bridges", "solve_fields"]
 
 _MIN_INLIERS = 6
 
@@ -71,8 +71,11 @@ def _connected(n: int, edges: Sequence[tuple[int, int]], start: int) -> set[int]
 
 def solve_matrices(n: int, pairs: Mapping[tuple[int, int], PairResult],
                    weights: Mapping[tuple[int, int], float], reference: int,
-                   shape: Sequence[int]) -> tuple[np.ndarray, list[str]]:
-    """Matrices ``(n, 3, 3)`` and per-section status from the accepted pairs."""
+                   shape: Sequence[int], stiffness: float = 0.0) -> tuple[np.ndarray, list[str]]:
+    """Matrices ``(n, 3, 3)`` and per-section status from the accepted pairs.
+
+    ``stiffness`` weighs the pull of each section's scale and shear towards none.
+    """
     from scipy.sparse import coo_matrix
     from scipy.sparse.linalg import lsqr
 
@@ -107,6 +110,19 @@ def solve_matrices(n: int, pairs: Mapping[tuple[int, int], PairResult],
                         value -= coef
                 rhs.append(value)
                 eq += 1
+    # Drift control: every linear part is pulled towards a rotation (a = d, b = -c, and
+    # a + d = 2, which a turn of a few degrees barely violates): the scale and shear that
+    # neighbouring sections' anatomy adds pair by pair cannot build up along the chain.
+    sl = float(np.sqrt(stiffness))
+    for k in column.values():
+        for entries, coefs, value in (((0, 4), (1, -1), 0.0), ((1, 3), (1, 1), 0.0),
+                                      ((0, 4), (1, 1), 2.0)):
+            for entry, coef in zip(entries, coefs):
+                rows.append(eq)
+                cols.append(6 * k + entry)
+                vals.append(sl * coef)
+            rhs.append(sl * value)
+            eq += 1
     matrices = np.tile(np.eye(3), (n, 1, 1))
     if order:
         system = coo_matrix((vals, (rows, cols)), shape=(eq, 6 * len(order))).tocsr()
@@ -119,6 +135,48 @@ def solve_matrices(n: int, pairs: Mapping[tuple[int, int], PairResult],
               for z in range(n)]
     _interpolate(matrices, [z for z in range(n) if z in solved])
     return matrices, status
+
+
+def pair_residuals(matrices: np.ndarray, pairs: Mapping[tuple[int, int], PairResult],
+                   weights: Mapping[tuple[int, int], float],
+                   shape: Sequence[int]) -> dict[tuple[int, int], float]:
+    """How far (pixels, worst corner) each accepted pair disagrees with the solved chain."""
+    h, w = shape
+    corners = np.array([[0, 0, 1], [0, w, 1], [h, 0, 1], [h, w, 1]], dtype=np.float64).T
+    return {(j, i): float(np.linalg.norm((matrices[i] @ corners
+                                          - pairs[(j, i)].matrix @ matrices[j] @ corners)[:2],
+                                         axis=0).max())
+            for (j, i) in weights}
+
+
+def solve_robust(n: int, pairs: Mapping[tuple[int, int], PairResult],
+                 weights: Mapping[tuple[int, int], float], reference: int,
+                 shape: Sequence[int], *, tolerance: float = 4.0, stiffness: float = 0.0,
+                 ) -> tuple[np.ndarray, list[str], dict[tuple[int, int], float]]:
+    """:func:`solve_matrices`, dropping the pair that disagrees most with the others.
+
+    With each section matched to more than one predecessor, a wild pair (a damaged
+    section, a fold, a repeated texture) contradicts the pairs around it. While the worst
+    pair disagrees with the solution by more than ``tolerance`` pixels and by more than 3
+    times the median disagreement, it is dropped and the chain solved again.
+    """
+    kept = dict(weights)
+    while True:
+        matrices, status = solve_matrices(n, pairs, kept, reference, shape, stiffness)
+        if len(kept) < 2:
+            return matrices, status, kept
+        residuals = pair_residuals(matrices, pairs, kept, shape)
+        worst = max(residuals, key=lambda key: residuals[key])
+        typical = float(np.median(list(residuals.values())))
+        if residuals[worst] > max(tolerance, 3 * typical):
+            del kept[worst]
+            continue
+        # a section left with one pair of the three or more it had cannot be checked
+        lonely = [z for z in range(n) if z != reference
+                  and sum(z in key for key in kept) == 1 and sum(z in key for key in pairs) >= 3]
+        if not lonely:
+            return matrices, status, kept
+        kept = {key: w for key, w in kept.items() if not set(key) & set(lonely)}
 
 
 def _interpolate(values: np.ndarray, known: Sequence[int]) -> None:

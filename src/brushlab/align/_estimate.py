@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AlignmentError
-from ._chain import _interpolate, accept, bridges, solve_fields, solve_matrices
+from ._chain import _interpolate, accept, bridges, solve_fields, solve_robust
 from ._pairwise import MODELS, PairResult, estimate_pair, prepare, residual_field, warp_pull
 from ._transforms import SectionTransforms
 
@@ -35,6 +35,7 @@ class AlignOptions:
     method: str = "blocks"
     step: int = 64
     stiffness: float = 0.05
+    drift: float = 0.0
     min_score: float = 0.05
     guide: Any = None
     guide_class: int = 0
@@ -49,8 +50,9 @@ class AlignOptions:
         if int(self.step) < 8:
             raise AlignmentError(f"step (elastic grid spacing) must be >= 8 pixels, "
                                  f"got {self.step}")
-        if self.stiffness < 0:
-            raise AlignmentError(f"stiffness must be >= 0, got {self.stiffness}")
+        if self.stiffness < 0 or self.drift < 0:
+            raise AlignmentError(f"stiffness and drift must be >= 0, got {self.stiffness}, "
+                                 f"{self.drift}")
 
 
 class SectionSource:
@@ -138,7 +140,16 @@ def estimate_transforms(source: SectionSource, runner: Any) -> SectionTransforms
         found = _run([(_pair_task, (source, j, i)) for j, i in extra], runner, "bridges")
         pairs.update(zip(extra, found))
         weights = accept(pairs, min_score=opts.min_score)
-    matrices, status = solve_matrices(n, pairs, weights, opts.reference, source.shape)
+    drift = opts.drift
+    matrices, status, weights = solve_robust(n, pairs, weights, opts.reference, source.shape,
+                                             stiffness=drift)
+    extra = bridges(n, weights, opts.reference, set(pairs))
+    if extra:  # sections cut off by dropped pairs: try across them once
+        found = _run([(_pair_task, (source, j, i)) for j, i in extra], runner, "bridges")
+        pairs.update(zip(extra, found))
+        weights.update(accept({k: pairs[k] for k in extra}, min_score=opts.min_score))
+        matrices, status, weights = solve_robust(n, pairs, weights, opts.reference,
+                                                 source.shape, stiffness=drift)
     scores = np.full(n, np.nan)
     for i in range(1, n):
         if (i - 1, i) in pairs:

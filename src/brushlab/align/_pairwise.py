@@ -21,7 +21,8 @@ from scipy import ndimage as ndi
 __all__ = ["PairResult", "estimate_pair", "residual_field", "prepare", "MODELS"]
 
 MODELS = ("translation", "rigid", "affine", "elastic")
-_MIN_STD = 1e-3  # a patch flatter than this (on the normalised image) carries no signal
+_MIN_STD = 1e-3
+_SMOOTH = 1.0  # a patch flatter than this (on the normalised image) carries no signal
 
 
 @dataclass(frozen=True)
@@ -157,8 +158,8 @@ def gradient_shifts(fixed: np.ndarray, moving: np.ndarray, centres: np.ndarray, 
     over each windowed patch, ``g`` the gradient of the mean of both images.
     """
     valid_m = ~np.isnan(moving)
-    m = ndi.gaussian_filter(np.where(valid_m, moving, 0), 1.0)
-    f = ndi.gaussian_filter(fixed, 1.0)
+    m = ndi.gaussian_filter(np.where(valid_m, moving, 0), _SMOOTH)
+    f = ndi.gaussian_filter(fixed, _SMOOTH)
     gy, gx = np.gradient((f + m) / 2)
     diff = f - m
     half = patch // 2
@@ -275,11 +276,14 @@ def _blocks(fixed: np.ndarray, moving: np.ndarray, model: str, start: np.ndarray
     # by a few pixels patch to patch, so the fit keeps that spread and averages it out.
     # The last level runs twice: windowed correlation underestimates a shift by ~10 %,
     # which vanishes as the residual shift goes to zero.
-    big, mid, small = size >= 384, size >= 128, max(8, size // 4)
-    schedule = [(4, 32, 2.0), (2, 32, 2.0), (1, 64, 3.0)] if big else \
-        [(2, 24, 2.0), (1, 32, 3.0)] if mid else [(1, small, 3.0)]
-    # then sub-pixel refinement by gradients, where the residual shifts are small
-    schedule += [(1, 64 if big else 32 if mid else small, 1.5)] * 2
+    # Big sections are registered at half resolution: it is sub-pixel accurate after the
+    # gradient passes, and neighbouring sections agree better there than at full detail.
+    if size >= 384:
+        schedule = [(4, 32, 2.0), (2, 32, 2.0)] + [(2, 32, 1.0)] * 2
+    elif size >= 128:
+        schedule = [(2, 24, 2.0), (1, 32, 3.0)] + [(1, 32, 1.5)] * 2
+    else:
+        schedule = [(1, max(8, size // 4), 3.0)] + [(1, max(8, size // 4), 1.5)] * 2
     for stage, (factor, patch, threshold) in enumerate(schedule):
         f = _downsample(fixed, factor)
         if factor > 1:
