@@ -151,7 +151,7 @@ def pair_residuals(matrices: np.ndarray, pairs: Mapping[tuple[int, int], PairRes
 
 def solve_robust(n: int, pairs: Mapping[tuple[int, int], PairResult],
                  weights: Mapping[tuple[int, int], float], reference: int,
-                 shape: Sequence[int], *, tolerance: float = 4.0, stiffness: float = 0.0,
+                 shape: Sequence[int], *, tolerance: float = 10.0, stiffness: float = 0.0,
                  ) -> tuple[np.ndarray, list[str], dict[tuple[int, int], float]]:
     """:func:`solve_matrices`, dropping the pair that disagrees most with the others.
 

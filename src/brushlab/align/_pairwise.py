@@ -273,13 +273,10 @@ def _blocks(fixed: np.ndarray, moving: np.ndarray, model: str, start: np.ndarray
     matrix, inliers = start, 0
     size = min(fixed.shape)
     # (downsampling, patch, RANSAC threshold in level pixels): neighbouring sections differ
-    # by a few pixels patch to patch, so the fit keeps that spread and averages it out.
-    # The last level runs twice: windowed correlation underestimates a shift by ~10 %,
-    # which vanishes as the residual shift goes to zero.
-    # Big sections are registered at half resolution: it is sub-pixel accurate after the
-    # gradient passes, and neighbouring sections agree better there than at full detail.
+    # by a few pixels patch to patch, so the fit keeps that spread and averages it out;
+    # then two gradient passes refine to sub-pixel where the residual shifts are small.
     if size >= 384:
-        schedule = [(4, 32, 2.0), (2, 32, 2.0)] + [(2, 32, 1.0)] * 2
+        schedule = [(4, 32, 2.0), (2, 32, 2.0), (1, 64, 3.0)] + [(1, 64, 1.5)] * 2
     elif size >= 128:
         schedule = [(2, 24, 2.0), (1, 32, 3.0)] + [(1, 32, 1.5)] * 2
     else:
