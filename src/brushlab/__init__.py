@@ -18,8 +18,10 @@ import importlib
 import sys
 from typing import Any
 
-from brushlab import bioimageio, datasets, errors, io, metrics, objects, registry
+# brushlab.align is a callable module: brushlab.align(stack) aligns a stack
+from brushlab import align, bioimageio, datasets, errors, io, metrics, objects, registry
 from brushlab._version import __version__
+from brushlab.align import apply_alignment
 from brushlab.bioimageio import load_model
 from brushlab.blockwise import predict_blockwise
 from brushlab.classifier import PixelClassifier, load_classifier
@@ -51,6 +53,8 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "__version__",
+    "align",
+    "apply_alignment",
     "Annotator",
     "annotate",
     "BrushlabError",

@@ -32,6 +32,7 @@ __all__ = [
     "DatasetError",
     "ProjectWarning",
     "IlastikImportWarning",
+    "AlignmentError",
 ]
 
 
@@ -89,3 +90,7 @@ class ProjectWarning(UserWarning):
 
 class RegistryError(ProjectError):
     """An unknown or duplicate model name, or an entry that is not a model."""
+
+
+class AlignmentError(BrushlabError, ValueError):
+    """A stack cannot be aligned as asked, or a transform file is foreign, broken or newer."""

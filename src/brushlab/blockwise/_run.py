@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, overload
 
+from brushlab._core.progress import progress_bar
 from brushlab.blockwise._estimate import BlockwiseEstimate, estimate_cost
 from brushlab.blockwise._plan import (
     Engine,
@@ -303,19 +304,6 @@ def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
 # -- running --------------------------------------------------------------------------
 
 
-def _progress_bar(total: int, initial: int, desc: str, enabled: bool | None) -> Any:
-    from tqdm import tqdm as plain_tqdm
-    from tqdm.auto import tqdm as auto_tqdm  # a widget in a notebook, text in a terminal
-
-    kwargs: dict[str, Any] = {"total": total, "initial": initial, "desc": desc, "unit": "block",
-                              "disable": None if enabled is None else not enabled,
-                              "smoothing": 0.05}
-    try:
-        return auto_tqdm(**kwargs)
-    except ImportError:  # a notebook without ipywidgets
-        return plain_tqdm(**kwargs)
-
-
 def _execute(tasks: list[Any], keys: set[str], engine: Engine, bar: Any) -> None:
     """Compute ``tasks`` (dask.delayed) on the engine, ticking ``bar`` once per key."""
     import dask
@@ -367,7 +355,7 @@ def _predict_chunks(clf: PixelClassifier, src: Source, job: Job, engine: Engine,
         tasks.append(delayed(_predict_task, pure=False)(clf_ref, pixels, job, cid,
                                                         dask_key_name=key))
         keys.add(key)
-    with _progress_bar(layout.n_chunks, done, "predicting", progress) as bar:
+    with progress_bar(layout.n_chunks, done, "predicting", progress) as bar:
         _execute(tasks, keys, engine, bar)
 
 
@@ -379,7 +367,7 @@ def _build_pyramid(job: Job, engine: Engine, progress: bool | None) -> None:
     if not jobs:
         return
     token = uuid.uuid4().hex[:8]
-    with _progress_bar(len(jobs), 0, "pyramid", progress) as bar:
+    with progress_bar(len(jobs), 0, "pyramid", progress) as bar:
         for level in sorted({lev for lev, _ in jobs}):
             ome_zarr.create_level(target, layout, level)
             tasks, keys = [], set()
