@@ -120,7 +120,8 @@ def _trained(n_classes: int = 2) -> brushlab.PixelClassifier:
     image[:, 16:] = 1
     labels = np.zeros((32, 32), np.uint8)
     labels[4, 2:8], labels[4, 20:30] = 1, 2
-    clf = brushlab.PixelClassifier(FeatureSet({"gaussian_smoothing": [1.0]}), n_trees=3)
+    clf = brushlab.PixelClassifier(FeatureSet({"gaussian_smoothing": [1.0]}), n_trees=3,
+                                   model="random_forest")
     return clf.fit(image, labels, [f"c{k}" for k in range(1, n_classes + 1)])
 
 

@@ -101,7 +101,9 @@ def test_isbi_neurons_vi_and_rand_error_vs_skimage_sklearn_watershed():
     truth = {i: brushlab.imread(root / f"label_{i:02d}.png").values for i in train + test}
     scribbles = [simulate_scribbles(truth[i], classes=[0, 255], strokes_per_class=25,
                                     stroke_length=20, seed=i) for i in train]
-    clf = brushlab.PixelClassifier(random_state=0).fit(
+    # The neuron step (watershed on the membrane probability) is tuned on the forest's softer
+    # probabilities; with the boosted default its adapted Rand error is 0.32 (issue 14 note).
+    clf = brushlab.PixelClassifier(random_state=0, model="random_forest").fit(
         [images[i] for i in train], scribbles, class_names=["membrane", "interior"])
     peer_segment = _peer_neurons([images[j] for j in train], scribbles)
     ours, peer, ablation = [], [], []
