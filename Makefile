@@ -67,7 +67,7 @@ $(MIN_VENV)/.installed: pyproject.toml .ci/min_constraints.py
 
 test-min: $(MIN_VENV)/.installed
 	$(MIN_VENV)/bin/python -m pip check
-	$(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider -m core
+	BRUSHLAB_CORE_ONLY=1 $(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider -m core
 
 ifeq ($(HEADLESS),)
 demo: $(VENV)/.installed-demo
