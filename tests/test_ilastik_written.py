@@ -3,8 +3,9 @@
 The ``.ilp`` files and their raw data come from ilastik's own test data (ilastik's
 repository, ``tests/data/PixelClassification{2d,2d3c,3d,3d2c,5t2d1c,5t3d2c}.ilp`` with
 ``tests/data/inputdata/*.h5``; GPL-licensed test data of the ilastik developers). They are
-not committed here: the tests read them from ``$BRUSHLAB_ILASTIK_DATA`` (a folder holding the
-``.ilp`` files and ``inputdata/``), and skip with a reason when it is not set. Every other
+not committed here (the workplace keeps fetched files out of the repository): the tests read
+them from ``$BRUSHLAB_ILASTIK_DATA``, else from ``ilastik/`` in the real-data folder (a folder
+holding the ``.ilp`` files and ``inputdata/``), and skip with a reason when neither exists. Every other
 ilastik test builds its ``.ilp`` in the test, so these are the ones ilastik wrote.
 
 What is checked, per file: the axes ilastik stored become brushlab dims, the label names
@@ -24,6 +25,8 @@ import pytest
 
 import brushlab
 
+from .realdata import data_root
+
 FILES = {  # file: (brushlab dims of the image, channels)
     "PixelClassification2d.ilp": (("y", "x"), 1),
     "PixelClassification2d3c.ilp": (("y", "x", "c"), 3),
@@ -36,9 +39,10 @@ FILES = {  # file: (brushlab dims of the image, channels)
 
 def _folder() -> Path:
     env = os.environ.get("BRUSHLAB_ILASTIK_DATA")
-    if not env:
-        pytest.skip("BRUSHLAB_ILASTIK_DATA is not set: no ilastik-written projects to read")
-    return Path(env)
+    folder = Path(env) if env else data_root() / "ilastik"
+    if not (folder / "PixelClassification2d.ilp").is_file():
+        pytest.skip(f"no ilastik-written projects in {folder}: set BRUSHLAB_ILASTIK_DATA")
+    return folder
 
 
 def _label_counts_in_file(path: Path) -> dict[str, int]:
