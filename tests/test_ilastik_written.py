@@ -5,8 +5,9 @@ repository, ``tests/data/PixelClassification{2d,2d3c,3d,3d2c,5t2d1c,5t3d2c}.ilp`
 ``tests/data/inputdata/*.h5``; GPL-licensed test data of the ilastik developers). They are
 not committed here (the workplace keeps fetched files out of the repository): the tests read
 them from ``$BRUSHLAB_ILASTIK_DATA``, else from ``ilastik/`` in the real-data folder (a folder
-holding the ``.ilp`` files and ``inputdata/``), and skip with a reason when neither exists. Every other
-ilastik test builds its ``.ilp`` in the test, so these are the ones ilastik wrote.
+holding the ``.ilp`` files and ``inputdata/``), and skip with a reason when neither exists.
+Every other ilastik test builds its ``.ilp`` in the test, so these are the ones ilastik
+wrote.
 
 What is checked, per file: the axes ilastik stored become brushlab dims, the label names
 and the labelled pixel counts come over (counted in the file with h5py, independently of
