@@ -162,6 +162,7 @@ def test_bad_settings_are_refused():
 
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_onnx_export_reproduces_predict(tmp_path, n_classes):
+    pytest.importorskip("bioimageio.spec", reason="the Model Zoo export needs brushlab[dl]")
     image, labels, _ = _image_and_labels(seed=5, classes=n_classes)
     clf = brushlab.PixelClassifier(FS, n_trees=15, random_state=0, n_jobs=1).fit(image, labels)
     path = clf.export_bioimageio(tmp_path / "pkg", sample_image=image, name="boosted test")

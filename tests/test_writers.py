@@ -286,6 +286,7 @@ def test_docstring_examples_run():
 
 
 def _ome_zarr_node(path):
+    pytest.importorskip("ome_zarr", reason="the independent OME-Zarr reader is in brushlab[test]")
     from ome_zarr.io import parse_url
     from ome_zarr.reader import Reader
 
