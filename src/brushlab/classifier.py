@@ -21,7 +21,7 @@ from .features import FeatureSet
 from .tiling import iter_tiles, read_with_halo
 from .validation import check_image, check_labels
 
-__all__ = ["PixelClassifier", "load_classifier", "derive_outputs", "OUTPUTS"]
+__all__ = ["PixelClassifier", "load_classifier", "derive_outputs", "result_dataset", "OUTPUTS"]
 
 OUTPUTS = ("probabilities", "segmentation", "uncertainty", "confidence")
 DEFAULT_TILE = {2: (256, 256), 3: (64, 128, 128)}
@@ -444,21 +444,7 @@ class PixelClassifier:
             )
 
     def _result(self, proba: np.ndarray, img: xr.DataArray, outputs: Sequence[str]) -> xr.Dataset:
-        names = list(self.class_names or [])
-        dims = [d for d in img.dims if d != "c"]
-        has_t = "t" in img.dims
-        p = proba if has_t else proba[0]
-        if has_t:
-            p = np.moveaxis(p, 1, 0)  # (class, t, ...)
-        coords: dict[str, Any] = {"class": names}
-        for d in dims:
-            if d in img.coords:
-                coords[str(d)] = img.coords[d]
-        data: dict[str, Any] = {}
-        for name, arr in derive_outputs(p, outputs).items():
-            data[name] = (["class", *dims] if name == "probabilities" else dims, arr)
-        attrs = {k: v for k, v in img.attrs.items() if k in ("spacing", "unit", "source")}
-        return xr.Dataset(data, coords=coords, attrs=attrs)
+        return result_dataset(proba, img, outputs, list(self.class_names or []))
 
     # -- inspection ------------------------------------------------------------
     @property
@@ -583,6 +569,44 @@ class PixelClassifier:
                 f"{path} is a brushlab model file with incomplete metadata ({exc}); re-save it"
             ) from exc
         return clf
+
+
+def result_dataset(
+    proba: np.ndarray, img: xr.DataArray, outputs: Sequence[str], class_names: Sequence[str]
+) -> xr.Dataset:
+    """The one builder of result Datasets, for every classifier.
+
+    Parameters
+    ----------
+    proba : numpy.ndarray
+        ``(T, K, *spatial)`` float32 class probabilities, one frame per time point.
+    img : xarray.DataArray
+        The predicted image (its dims, coords and spacing label the result).
+    outputs : sequence of str
+        Which of :data:`OUTPUTS` to include.
+    class_names : sequence of str
+        Names of the K classes.
+
+    Returns
+    -------
+    xarray.Dataset
+        See :meth:`PixelClassifier.predict`.
+    """
+    names = list(class_names)
+    dims = [d for d in img.dims if d != "c"]
+    has_t = "t" in img.dims
+    p = proba if has_t else proba[0]
+    if has_t:
+        p = np.moveaxis(p, 1, 0)  # (class, t, ...)
+    coords: dict[str, Any] = {"class": names}
+    for d in dims:
+        if d in img.coords:
+            coords[str(d)] = img.coords[d]
+    data: dict[str, Any] = {}
+    for name, arr in derive_outputs(p, outputs).items():
+        data[name] = (["class", *dims] if name == "probabilities" else dims, arr)
+    attrs = {k: v for k, v in img.attrs.items() if k in ("spacing", "unit", "source")}
+    return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
 def derive_outputs(probabilities: np.ndarray, outputs: Sequence[str] = OUTPUTS) -> dict[str, Any]:
