@@ -16,6 +16,8 @@ __all__ = [
     "ModelFileError",
     "ModelPackageError",
     "ProjectError",
+    "MissingDependencyError",
+    "TrainingError",
 ]
 
 
@@ -49,3 +51,11 @@ class ProjectError(BrushlabError, ValueError):
 
 class ModelPackageError(BrushlabError, ValueError):
     """A BioImage Model Zoo package cannot be read, validated or run by brushlab."""
+
+
+class MissingDependencyError(BrushlabError, ImportError):
+    """An optional dependency (an extra such as ``brushlab[train]``) is not installed."""
+
+
+class TrainingError(BrushlabError, RuntimeError):
+    """Training could not run (out of memory, interrupted, no usable data)."""

@@ -1,0 +1,127 @@
+"""From images and scribbles to network inputs: checks, normalisation, validation split, forest."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import ClassifierError, LabelError
+
+if TYPE_CHECKING:
+    from ..classifier import PixelClassifier
+    from ._classifier import NetworkClassifier
+
+__all__ = ["TrainingData", "prepare", "validation_split"]
+
+SPLIT_BLOCK = {2: (32, 32), 3: (4, 32, 32)}
+DENSE_CONFIDENCE = 0.9
+
+
+@dataclass
+class TrainingData:
+    """Network inputs and labels per frame (all numpy)."""
+
+    inputs: list[np.ndarray]  # (C_in, *S) float32: normalised image channels, then forest
+    labels: list[np.ndarray]  # (*S) int64: 0 unlabelled, 1..K
+    val: list[np.ndarray]  # (*S) bool: labelled pixels held out for validation
+    n_image_channels: int
+    dense: list[np.ndarray] | None = None  # (*S) int64 extra targets (forest's confident)
+
+
+def validation_split(
+    labels: Sequence[np.ndarray], fraction: float, seed: int
+) -> list[np.ndarray]:
+    """Hold out whole spatial blocks of labels so that every class is in both parts.
+
+    Neighbouring pixels of one stroke look alike, so single pixels would leak: a block
+    of 32 x 32 pixels goes to validation or training as a whole.
+
+    Examples
+    --------
+    >>> lab = np.zeros((128, 128), np.int64); lab[::8, :64] = 1; lab[::8, 64:] = 2
+    >>> val = validation_split([lab], 0.25, seed=0)[0]
+    >>> sorted(np.unique(lab[val]).tolist()), sorted(np.unique(lab[~val & (lab > 0)]).tolist())
+    ([1, 2], [1, 2])
+    """
+    classes = np.unique(np.concatenate([lab[lab > 0] for lab in labels]))
+    if fraction <= 0:
+        return [np.zeros(lab.shape, bool) for lab in labels]
+    for attempt in range(50):
+        rng = np.random.default_rng([seed, attempt])
+        vals = []
+        for lab in labels:
+            block = SPLIT_BLOCK[lab.ndim]
+            grid = [-(-n // b) for n, b in zip(lab.shape, block)]
+            pick = rng.random(grid) < fraction
+            for axis, b in enumerate(block):
+                pick = np.repeat(pick, b, axis=axis)
+            vals.append(pick[tuple(slice(0, n) for n in lab.shape)] & (lab > 0))
+        held = np.concatenate([lab[v] for lab, v in zip(labels, vals)])
+        kept = np.concatenate([lab[~v & (lab > 0)] for lab, v in zip(labels, vals)])
+        if np.isin(classes, held).all() and np.isin(classes, kept).all():
+            return vals
+    counts = {int(k): int(sum((lab == k).sum() for lab in labels)) for k in classes}
+    raise LabelError(
+        f"too few labels for a validation split: labelled pixels per class {counts} do not "
+        "spread over enough 32-pixel blocks to hold some of every class out; paint each class "
+        "in a few more places, or pass validation_fraction=0 (no early stopping)"
+    )
+
+
+def prepare(
+    clf: NetworkClassifier,
+    frames: list[np.ndarray],
+    labels: list[np.ndarray],
+    dims: Sequence[str],
+    spacing: Sequence[float],
+    names: Sequence[str],
+    seed: int,
+) -> tuple[TrainingData, PixelClassifier | None, tuple[list[float], list[float]]]:
+    """Check sizes, split, normalise and add the forest's out-of-fold probabilities."""
+    arch = clf.arch
+    assert arch is not None
+    radius = arch.radius
+    if not any(all(n > r for n, r in zip(f.shape[1:], radius)) for f in frames):
+        sizes = sorted({tuple(f.shape[1:]) for f in frames})
+        raise ClassifierError(
+            f"every training image {sizes[:3]} is smaller than the network's field of view "
+            f"(radius {radius} pixels per axis for depth={arch.depth}): train on larger images, "
+            "or use a shallower network, e.g. depth=2 or 3"
+        )
+    val = validation_split(labels, clf.validation_fraction, seed)
+    stack = np.concatenate([f.reshape(f.shape[0], -1) for f in frames], axis=1)
+    mean = stack.mean(axis=1, dtype=np.float64)
+    std = stack.std(axis=1, dtype=np.float64)
+    std = np.where(std > 0, std, 1.0)
+    shape = (-1, *[1] * len(dims))
+    inputs = [((f - mean.reshape(shape)) / std.reshape(shape)).astype(np.float32) for f in frames]
+    forest = None
+    dense = None
+    if clf.forest_template is not None:
+        from ._forest_input import frame_image, out_of_fold
+
+        template = clf.forest_template
+        if template.random_state is None:
+            import copy
+
+            template = copy.copy(template)
+            template.random_state = seed
+        images = [frame_image(f, dims, spacing) for f in frames]
+        forest, oof = out_of_fold(template, images, labels, names, folds=clf.forest_folds,
+                                  seed=seed)
+        inputs = [np.concatenate([x, p]) for x, p in zip(inputs, oof)]
+        if clf.dense_targets > 0:
+            dense = [np.where(p.max(axis=0) > DENSE_CONFIDENCE, p.argmax(axis=0) + 1, 0)
+                     .astype(np.int64) for p in oof]
+    data = TrainingData(inputs, labels, val, int(frames[0].shape[0]), dense)
+    return data, forest, ([float(v) for v in mean], [float(v) for v in std])
+
+
+def describe(data: TrainingData) -> dict[str, Any]:
+    """Counts of training and validation pixels (for the training summary)."""
+    val = int(sum(int(v.sum()) for v in data.val))
+    total = int(sum(int((lab > 0).sum()) for lab in data.labels))
+    return {"train_pixels": total - val, "validation_pixels": val}
