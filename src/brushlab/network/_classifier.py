@@ -171,7 +171,7 @@ class NetworkClassifier:
         NetworkClassifier
             ``self``, trained.
         """
-        from ._prepare import prepare
+        from ._prepare import describe, prepare
 
         torch = require_torch()
         t0 = time.perf_counter()
@@ -191,6 +191,7 @@ class NetworkClassifier:
             ndim=len(dims), in_channels=n_channels + (k if self.forest_template else 0),
             n_classes=k, depth=self.depth, base_channels=self.base_channels, spacing=spacing)
         data, forest, stats = prepare(self, frames, lab_frames, dims, spacing, names, seed)
+        t_prepared = time.perf_counter()
         device = self.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -203,7 +204,8 @@ class NetworkClassifier:
             self.arch, data, seconds=60.0 * self.minutes, max_steps=self.max_steps,
             patch=patch, batch_size=self.batch_size, learning_rate=self.learning_rate,
             dense_weight=self.dense_targets, patience=self.patience, seed=seed, device=device,
-            progress=progress, cancel=cancel)
+            threads=self.n_jobs, progress=progress, cancel=cancel)
+        t_trained = time.perf_counter()
         self.onnx = export_onnx(result.net, result.temperature, result.bias)
         self.forest, self.class_names = forest, names
         self.n_channels, self.spatial_ndim = n_channels, len(dims)
@@ -216,6 +218,8 @@ class NetworkClassifier:
             "best_val_f1": result.best.get("f1"), "stopped": result.stopped,
             "device": result.device, "patch": list(patch), "spacing": list(spacing),
             "history": result.history, "fit_seconds": round(time.perf_counter() - t0, 3),
+            "prepare_seconds": round(t_prepared - t0, 3),
+            "train_seconds": round(t_trained - t_prepared, 3), **describe(data),
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         return self

@@ -47,7 +47,8 @@ def fold_groups(labels: Sequence[np.ndarray], folds: int, seed: int) -> list[np.
         return [np.full(lab.shape, which[i], np.int8) for i, lab in enumerate(labels)]
     out = []
     for lab in labels:
-        block = FOLD_BLOCK[lab.ndim]
+        # blocks of up to 64 pixels, but at least 4 per axis so small images split too
+        block = [max(1, min(b, n // 4)) for b, n in zip(FOLD_BLOCK[lab.ndim], lab.shape)]
         grid = [-(-n // b) for n, b in zip(lab.shape, block)]
         ids = rng.integers(0, folds, size=grid).astype(np.int8)
         for axis, b in enumerate(block):
@@ -77,15 +78,17 @@ def out_of_fold(
     """
     names = list(class_names)
     forest = copy.deepcopy(template).fit(list(images), list(labels), class_names=names)
-    groups = fold_groups(labels, folds, seed)
+    for attempt in range(20):
+        groups = fold_groups(labels, folds, seed + 7919 * attempt)
+        if all(_kept_classes(labels, groups, j) >= 2 for j in range(folds)):
+            break
     oof = [np.zeros((len(names), *lab.shape), np.float32) for lab in labels]
     for j in range(folds):
         held = [g == j for g in groups]
         if not any(h.any() for h in held):
             continue
         kept = [np.where(h, 0, lab).astype(lab.dtype) for h, lab in zip(held, labels)]
-        present = np.unique(np.concatenate([k[k > 0] for k in kept]))
-        if present.size < 2:
+        if _kept_classes(labels, groups, j) < 2:
             raise LabelError(
                 f"fold {j + 1} of {folds} keeps labels of fewer than two classes, so no out-of-fold "
                 "forest can be trained: paint each class on more images or more places, or "
@@ -97,6 +100,12 @@ def out_of_fold(
                 p = fold_forest.predict(images[i], outputs=("probabilities",)).probabilities
                 oof[i][:, h] = np.asarray(p.values, np.float32)[:, h]
     return forest, oof
+
+
+def _kept_classes(labels: Sequence[np.ndarray], groups: Sequence[np.ndarray], j: int) -> int:
+    """Classes still labelled once fold ``j`` is held out."""
+    kept = [lab[(g != j) & (lab > 0)] for g, lab in zip(groups, labels)]
+    return int(np.unique(np.concatenate(kept)).size)
 
 
 def forest_template(forest: Any) -> PixelClassifier | None:

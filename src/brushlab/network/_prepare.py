@@ -14,9 +14,8 @@ if TYPE_CHECKING:
     from ..classifier import PixelClassifier
     from ._classifier import NetworkClassifier
 
-__all__ = ["TrainingData", "prepare", "validation_split"]
+__all__ = ["TrainingData", "prepare", "validation_split", "val_masks", "split_block"]
 
-SPLIT_BLOCK = {2: (32, 32), 3: (4, 32, 32)}
 DENSE_CONFIDENCE = 0.9
 
 
@@ -29,46 +28,83 @@ class TrainingData:
     val: list[np.ndarray]  # (*S) bool: labelled pixels held out for validation
     n_image_channels: int
     dense: list[np.ndarray] | None = None  # (*S) int64 extra targets (forest's confident)
+    val_blocks: list[tuple[int, tuple[slice, ...]]] | None = None  # where ``val`` lies
+
+
+def split_block(shape: Sequence[int]) -> tuple[int, ...]:
+    """Validation block for a frame: 128 x 128 (16 x 64 x 64 in 3D), at most half the frame."""
+    base = (128, 128) if len(shape) == 2 else (16, 64, 64)
+    return tuple(max(1, min(b, n // 2)) for b, n in zip(base, shape))
 
 
 def validation_split(
-    labels: Sequence[np.ndarray], fraction: float, seed: int
-) -> list[np.ndarray]:
+    labels: Sequence[np.ndarray], fraction: float, seed: int, *, max_blocks: int = 16
+) -> list[tuple[int, tuple[slice, ...]]]:
     """Hold out whole spatial blocks of labels so that every class is in both parts.
 
-    Neighbouring pixels of one stroke look alike, so single pixels would leak: a block
-    of 32 x 32 pixels goes to validation or training as a whole.
+    Neighbouring pixels of one stroke look alike, so single pixels would leak: whole
+    blocks (:func:`split_block`) go to validation, until ``fraction`` of the labelled
+    pixels or ``max_blocks`` blocks (which bounds the cost of each validation).
+
+    Returns
+    -------
+    list of (frame index, block)
+        The validation blocks.
 
     Examples
     --------
     >>> lab = np.zeros((128, 128), np.int64); lab[::8, :64] = 1; lab[::8, 64:] = 2
-    >>> val = validation_split([lab], 0.25, seed=0)[0]
+    >>> blocks = validation_split([lab], 0.25, seed=0)
+    >>> val = val_masks([lab], blocks)[0]
     >>> sorted(np.unique(lab[val]).tolist()), sorted(np.unique(lab[~val & (lab > 0)]).tolist())
     ([1, 2], [1, 2])
     """
-    classes = np.unique(np.concatenate([lab[lab > 0] for lab in labels]))
     if fraction <= 0:
-        return [np.zeros(lab.shape, bool) for lab in labels]
+        return []
+    classes = np.unique(np.concatenate([lab[lab > 0] for lab in labels]))
+    total = sum(int((lab > 0).sum()) for lab in labels)
+    candidates = []
+    for i, lab in enumerate(labels):
+        block = split_block(lab.shape)
+        for start in np.ndindex(*[-(-n // b) for n, b in zip(lab.shape, block)]):
+            sl = tuple(slice(s * b, min((s + 1) * b, n)) for s, b, n in
+                       zip(start, block, lab.shape))
+            if lab[sl].any():
+                candidates.append((i, sl))
     for attempt in range(50):
         rng = np.random.default_rng([seed, attempt])
-        vals = []
-        for lab in labels:
-            block = SPLIT_BLOCK[lab.ndim]
-            grid = [-(-n // b) for n, b in zip(lab.shape, block)]
-            pick = rng.random(grid) < fraction
-            for axis, b in enumerate(block):
-                pick = np.repeat(pick, b, axis=axis)
-            vals.append(pick[tuple(slice(0, n) for n in lab.shape)] & (lab > 0))
-        held = np.concatenate([lab[v] for lab, v in zip(labels, vals)])
-        kept = np.concatenate([lab[~v & (lab > 0)] for lab, v in zip(labels, vals)])
+        chosen, count, seen = [], 0, set()
+        for j in rng.permutation(len(candidates)):
+            if (count >= fraction * total and len(seen) == classes.size) or \
+                    len(chosen) >= max_blocks:
+                break
+            i, sl = candidates[j]
+            here = set(np.unique(labels[i][sl]).tolist()) - {0}
+            if count >= fraction * total and not here - seen:
+                continue  # enough pixels already: only blocks with a missing class help
+            chosen.append((i, sl))
+            seen |= here
+            count += int((labels[i][sl] > 0).sum())
+        masks = val_masks(labels, chosen)
+        held = np.concatenate([lab[v] for lab, v in zip(labels, masks)])
+        kept = np.concatenate([lab[~v & (lab > 0)] for lab, v in zip(labels, masks)])
         if np.isin(classes, held).all() and np.isin(classes, kept).all():
-            return vals
+            return chosen
     counts = {int(k): int(sum((lab == k).sum() for lab in labels)) for k in classes}
     raise LabelError(
         f"too few labels for a validation split: labelled pixels per class {counts} do not "
-        "spread over enough 32-pixel blocks to hold some of every class out; paint each class "
+        "spread over enough image blocks to hold some of every class out; paint each class "
         "in a few more places, or pass validation_fraction=0 (no early stopping)"
     )
+
+
+def val_masks(labels: Sequence[np.ndarray], blocks: Sequence[tuple[int, tuple[slice, ...]]]
+              ) -> list[np.ndarray]:
+    """Boolean masks of the labelled pixels inside the validation blocks."""
+    masks = [np.zeros(lab.shape, bool) for lab in labels]
+    for i, sl in blocks:
+        masks[i][sl] = labels[i][sl] > 0
+    return masks
 
 
 def prepare(
@@ -91,7 +127,8 @@ def prepare(
             f"(radius {radius} pixels per axis for depth={arch.depth}): train on larger images, "
             "or use a shallower network, e.g. depth=2 or 3"
         )
-    val = validation_split(labels, clf.validation_fraction, seed)
+    blocks = validation_split(labels, clf.validation_fraction, seed)
+    val = val_masks(labels, blocks)
     stack = np.concatenate([f.reshape(f.shape[0], -1) for f in frames], axis=1)
     mean = stack.mean(axis=1, dtype=np.float64)
     std = stack.std(axis=1, dtype=np.float64)
@@ -116,7 +153,7 @@ def prepare(
         if clf.dense_targets > 0:
             dense = [np.where(p.max(axis=0) > DENSE_CONFIDENCE, p.argmax(axis=0) + 1, 0)
                      .astype(np.int64) for p in oof]
-    data = TrainingData(inputs, labels, val, int(frames[0].shape[0]), dense)
+    data = TrainingData(inputs, labels, val, int(frames[0].shape[0]), dense, blocks)
     return data, forest, ([float(v) for v in mean], [float(v) for v in std])
 
 

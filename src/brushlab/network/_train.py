@@ -54,10 +54,39 @@ def train(
     patience: int,
     seed: int,
     device: str,
+    threads: int | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> TrainResult:
     """Train ``arch`` on ``data`` until the budget, patience or ``cancel()`` ends it."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
+    try:
+        return _train(arch, data, seconds=seconds, max_steps=max_steps, patch=patch,
+                      batch_size=batch_size, learning_rate=learning_rate,
+                      dense_weight=dense_weight, patience=patience, seed=seed, device=device,
+                      progress=progress, cancel=cancel)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train(
+    arch: Architecture,
+    data: TrainingData,
+    *,
+    seconds: float,
+    max_steps: int | None,
+    patch: Sequence[int],
+    batch_size: int,
+    learning_rate: float,
+    dense_weight: float,
+    patience: int,
+    seed: int,
+    device: str,
+    progress: Callable[[dict[str, Any]], None] | None,
+    cancel: Callable[[], bool] | None,
+) -> TrainResult:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     dev = torch.device("cuda" if device == "cuda" else "cpu")
@@ -69,7 +98,7 @@ def train(
     best: dict[str, Any] = {"f1": -1.0}
     best_state = copy.deepcopy(net.state_dict())
     t0 = time.perf_counter()
-    next_eval, step, since_best, stopped = 0.0, 0, 0, "time budget"
+    next_eval, step, since_best, stopped = min(30.0, seconds / 10), 0, 0, "time budget"
     losses: list[float] = []
     while True:
         now = time.perf_counter() - t0
@@ -232,40 +261,31 @@ class _Validation:
     """Windows around the validation blocks; F1 and loss on their held-out labels."""
 
     def __init__(self, data: TrainingData, arch: Architecture) -> None:
-        block = VAL_BLOCK[arch.ndim]
         halo = [r + m for r, m in zip(arch.radius, arch.multiple)]
-        size = [-(-(b + 2 * h) // m) * m for b, h, m in zip(block, halo, arch.multiple)]
         self.windows: list[np.ndarray] = []
         self.targets: list[np.ndarray] = []
-        for x, lab, val in zip(data.inputs, data.labels, data.val):
-            if not val.any():
-                continue
-            pad = [(h, s - b - h) for h, s, b in zip(halo, size, block)]
-            grown = [(n // b + 1) * b - n for n, b in zip(val.shape, block)]
-            xp = np.pad(x, [(0, 0), *[(p[0], p[1] + g) for p, g in zip(pad, grown)]],
-                        mode="symmetric")
-            target = np.pad(np.where(val, lab, 0), [(0, g) for g in grown])
-            grid = [range(0, n, b) for n, b in zip(val.shape, block)]
-            for start in np.ndindex(*[len(g) for g in grid]):
-                lo = [s * b for s, b in zip(start, block)]
-                t = target[tuple(slice(a, a + b) for a, b in zip(lo, block))]
-                if t.any():
-                    self.windows.append(xp[(slice(None), *[slice(a, a + s) for a, s in
-                                                           zip(lo, size)])])
-                    self.targets.append(t)
-        self.crop = tuple(slice(h, h + b) for h, b in zip(halo, block))
+        self.crops: list[tuple[slice, ...]] = []
+        for i, block in data.val_blocks or []:
+            x, lab = data.inputs[i], data.labels[i]
+            size = [-(-(b.stop - b.start + 2 * h) // m) * m
+                    for b, h, m in zip(block, halo, arch.multiple)]
+            pad = [(h, s) for h, s in zip(halo, size)]
+            xp = np.pad(x, [(0, 0), *pad], mode="symmetric")
+            self.windows.append(xp[(slice(None), *[slice(b.start, b.start + s)
+                                                   for b, s in zip(block, size)])])
+            self.targets.append(np.where(data.val[i][block], lab[block], 0))
+            self.crops.append(tuple(slice(h, h + b.stop - b.start) for h, b in zip(halo, block)))
 
     def evaluate(self, net: UNet, dev: torch.device) -> dict[str, Any]:
         net.eval()
         logits, labels = [], []
         with torch.no_grad():
-            for i in range(0, len(self.windows), 4):
-                x = torch.from_numpy(np.stack(self.windows[i:i + 4])).to(dev)
-                out = net(x)[(slice(None), slice(None), *self.crop)].cpu().numpy()
-                for o, t in zip(out, self.targets[i:i + 4]):
-                    m = t > 0
-                    logits.append(o[:, m].T)
-                    labels.append(t[m] - 1)
+            for x, t, crop in zip(self.windows, self.targets, self.crops):
+                out = net(torch.from_numpy(x[None]).to(dev))[0]
+                o = out[(slice(None), *crop)].cpu().numpy()
+                m = t > 0
+                logits.append(o[:, m].T)
+                labels.append(t[m] - 1)
         z, y = np.concatenate(logits), np.concatenate(labels)
         t, b = calibrate(z, y)
         zt = z - z.max(axis=1, keepdims=True)
