@@ -187,10 +187,10 @@ class NetworkClassifier:
                              "least two classes to train")
         if len(names) < k or len(set(names)) != len(names):
             raise LabelError(f"class names {names} must be unique and cover labels 1..{k}")
-        self.arch = plan_architecture(
+        arch = plan_architecture(
             ndim=len(dims), in_channels=n_channels + (k if self.forest_template else 0),
             n_classes=k, depth=self.depth, base_channels=self.base_channels, spacing=spacing)
-        data, forest, stats = prepare(self, frames, lab_frames, dims, spacing, names, seed)
+        data, forest, stats = prepare(self, arch, frames, lab_frames, dims, spacing, names, seed)
         t_prepared = time.perf_counter()
         device = self.device
         if device == "auto":
@@ -199,15 +199,15 @@ class NetworkClassifier:
         from ._unet import export_onnx
 
         patch = self.patch_size or DEFAULT_PATCH[len(dims)]
-        patch = tuple(-(-int(p) // m) * m for p, m in zip(patch, self.arch.multiple))
+        patch = tuple(-(-int(p) // m) * m for p, m in zip(patch, arch.multiple))
         result = train(
-            self.arch, data, seconds=60.0 * self.minutes, max_steps=self.max_steps,
+            arch, data, seconds=60.0 * self.minutes, max_steps=self.max_steps,
             patch=patch, batch_size=self.batch_size, learning_rate=self.learning_rate,
             dense_weight=self.dense_targets, patience=self.patience, seed=seed, device=device,
             threads=self.n_jobs, progress=progress, cancel=cancel)
         t_trained = time.perf_counter()
         self.onnx = export_onnx(result.net, result.temperature, result.bias)
-        self.forest, self.class_names = forest, names
+        self.arch, self.forest, self.class_names = arch, forest, names
         self.n_channels, self.spatial_ndim = n_channels, len(dims)
         self.mean, self.std = stats
         self.calibration = {"temperature": result.temperature, "bias": result.bias}

@@ -13,6 +13,7 @@ from ..errors import ClassifierError, LabelError
 if TYPE_CHECKING:
     from ..classifier import PixelClassifier
     from ._classifier import NetworkClassifier
+    from ._geometry import Architecture
 
 __all__ = ["TrainingData", "prepare", "validation_split", "val_masks", "split_block"]
 
@@ -109,6 +110,7 @@ def val_masks(labels: Sequence[np.ndarray], blocks: Sequence[tuple[int, tuple[sl
 
 def prepare(
     clf: NetworkClassifier,
+    arch: Architecture,
     frames: list[np.ndarray],
     labels: list[np.ndarray],
     dims: Sequence[str],
@@ -117,8 +119,6 @@ def prepare(
     seed: int,
 ) -> tuple[TrainingData, PixelClassifier | None, tuple[list[float], list[float]]]:
     """Check sizes, split, normalise and add the forest's out-of-fold probabilities."""
-    arch = clf.arch
-    assert arch is not None
     radius = arch.radius
     if not any(all(n > r for n, r in zip(f.shape[1:], radius)) for f in frames):
         sizes = sorted({tuple(f.shape[1:]) for f in frames})
