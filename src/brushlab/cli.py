@@ -26,6 +26,7 @@ from .dl import cli as dl_cli
 from .errors import BrushlabError, FeatureError, ImageError
 from .features import FeatureSet
 from .images import _split_h5, imread
+from .network import _command as network_cli
 from .objects import cli as objects_cli
 from .validation import check_labels
 from .writers import write_image
@@ -220,6 +221,7 @@ def _build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print JSON")
     objects_cli.add_parser(sub)
     dl_cli.add_parser(sub)
+    network_cli.add_parser(sub)
     return parser
 
 
@@ -248,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return objects_cli.run(args)
         if args.command == "model":
             return dl_cli.run(args)
+        if args.command == "train-network":
+            return network_cli.run(args)
         return _info(args)
     except SystemExit as exc:  # argparse: --help, --version and usage errors
         return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else 1)

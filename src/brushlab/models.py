@@ -72,6 +72,7 @@ _NAME = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_\-. ]{0,99}$")
 _YAMLS = ("rdf.yaml", "bioimageio.yaml")
 _MAX_YAML_BYTES = 2**20
 _override: Path | None = None
+_CLASSIFIER_KINDS = ("pixel-classifier", "network-classifier")  # model files, not packages
 
 
 class RegistryError(ProjectError):
@@ -197,12 +198,17 @@ def _row(name: str, path: Path) -> dict[str, Any]:
         reg = meta.get("registry", {}) if isinstance(meta.get("registry"), dict) else {}
         features = meta.get("features", {}).get("selection", {})
         n = sum(len(s) for s in features.values())
+        summary = f"{len(features)} families, {n} (family, scale) pairs"
+        if meta.get("kind") == "network-classifier":  # brushlab.network (a U-Net)
+            arch = meta.get("architecture", {})
+            summary = (f"U-Net, {arch.get('depth')} levels x {arch.get('base_channels')} "
+                       f"channels{' + forest' if meta.get('forest_input') else ''}")
         return {
             "name": name,
-            "type": "pixel-classifier",
+            "type": str(meta.get("kind", "pixel-classifier")),
             "title": name,
             "classes": [str(c) for c in meta.get("class_names") or []],
-            "features": f"{len(features)} families, {n} (family, scale) pairs",
+            "features": summary,
             "created": reg.get("created") or meta.get("training", {}).get("date") or created,
             "description": str(reg.get("description", "")),
             "path": path,
@@ -263,7 +269,7 @@ def describe(name: str, *, folder: str | os.PathLike[str] | None = None) -> dict
     """
     path = _entry(name, _root(folder))
     out = _row(name, path)
-    if out["type"] == "pixel-classifier":
+    if out["type"] in _CLASSIFIER_KINDS:
         meta = _model_metadata(path)
         out.update(
             feature_set=meta.get("features"),
@@ -300,7 +306,7 @@ def _write_classifier_file(
     from .modelfile import read_model_file, write_model_file
 
     arrays, meta = read_model_file(source)  # validates the whole file
-    if meta.get("kind") != "pixel-classifier":
+    if meta.get("kind") not in _CLASSIFIER_KINDS:
         raise RegistryError(f"{source} does not hold a brushlab pixel classifier")
     reg = dict(meta.get("registry", {})) if isinstance(meta.get("registry"), dict) else {}
     if description is not None:
@@ -360,6 +366,10 @@ def load(name: str, *, folder: str | os.PathLike[str] | None = None) -> PixelCla
             f"model {name!r} is a BioImage Model Zoo package, not a pixel classifier: run it "
             f"with brushlab.dl (its path is {path})"
         )
+    if _model_metadata(path).get("kind") == "network-classifier":
+        from .network import load_network
+
+        return load_network(path)  # type: ignore[return-value]
     return PixelClassifier.load(path)
 
 

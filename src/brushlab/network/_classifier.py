@@ -208,6 +208,7 @@ class NetworkClassifier:
         t_trained = time.perf_counter()
         self.onnx = export_onnx(result.net, result.temperature, result.bias)
         self.arch, self.forest, self.class_names = arch, forest, names
+        self.tile_shape = self.tile_shape or DEFAULT_TILE[arch.ndim]
         self.n_channels, self.spatial_ndim = n_channels, len(dims)
         self.mean, self.std = stats
         self.calibration = {"temperature": result.temperature, "bias": result.bias}
@@ -272,6 +273,35 @@ class NetworkClassifier:
         extra = self.forest.features.halo(sp) if self.forest is not None else [0] * arch.ndim
         return tuple(int(a + b) for a, b in zip(arch.halo, extra))
 
+    def fingerprint(self) -> str:
+        """Digest of everything that decides predictions (resuming blockwise runs checks it)."""
+        import hashlib
+        import json
+
+        digest = hashlib.sha256(self.onnx or b"")
+        digest.update(json.dumps([self.mean, self.std, self.class_names]).encode())
+        if self.forest is not None:
+            from .._blockwise_plan import _fingerprint
+
+            digest.update(_fingerprint(self.forest).encode())
+        return digest.hexdigest()[:20]
+
+    def work_channels(self, ndim: int, n_channels: int) -> int:
+        """About how many float32 values per tile pixel prediction holds at its peak."""
+        arch = self._require_trained()
+        forest = 0
+        if self.forest is not None:
+            forest = self.forest.features.n_features(ndim=ndim, n_channels=n_channels)
+        return int(16 * arch.base_channels + arch.in_channels + forest)
+
+    @property
+    def model_bytes(self) -> int:
+        """Memory the model itself takes on a worker."""
+        from .._blockwise_plan import classifier_bytes
+
+        forest = classifier_bytes(self.forest) if self.forest is not None else 0
+        return 2 * len(self.onnx or b"") + forest
+
     def check_compatible(self, n_channels: int, ndim: int) -> None:
         """Raise ClassifierError unless images with these channels and dims fit the network."""
         if n_channels != self.n_channels or ndim != self.spatial_ndim:
@@ -316,27 +346,23 @@ class NetworkClassifier:
         threads = int(self.n_jobs) if self.n_jobs else (os.cpu_count() or 1)
         session = onnx_session(self.onnx or b"", self.device, threads)
 
-        def window(job: tuple[int, tuple[slice, ...]]) -> tuple[np.ndarray, list[int]]:
-            fi, t = job
-            block = read_with_halo(np.asarray(fr.arrays[fi], np.float32), t, halo)
-            origin = [s.start - h for s, h in zip(t, halo)]
-            return self._window(block, halo, origin, fr.spacing)
-
-        # Inputs (normalisation, forest) in parallel; the network uses every core itself.
-        with ThreadPoolExecutor(min(threads, len(jobs))) as pool:
-            for n in range(0, len(jobs), threads):
-                batch = jobs[n:n + threads]
-                windows = pool.map(window, batch)
-                for j, ((fi, t), (win, win_origin)) in enumerate(zip(batch, windows), n + 1):
-                    proba[(fi, slice(None), *t)] = run_window(
-                        session, arch, win, win_origin, [s.start for s in t],
-                        [s.stop - s.start for s in t])
-                    if progress is not None:
-                        progress(j, len(jobs))
+        # One tile at a time: the forest's part on a thread pool (in its own small tiles),
+        # then the network on every core.
+        with ThreadPoolExecutor(threads) as pool:
+            for j, (fi, t) in enumerate(jobs, 1):
+                block = read_with_halo(np.asarray(fr.arrays[fi], np.float32), t, halo)
+                origin = [s.start - h for s, h in zip(t, halo)]
+                win, win_origin = self._window(block, halo, origin, fr.spacing, pool)
+                proba[(fi, slice(None), *t)] = run_window(
+                    session, arch, win, win_origin, [s.start for s in t],
+                    [s.stop - s.start for s in t])
+                if progress is not None:
+                    progress(j, len(jobs))
         return result_dataset(proba, img, outputs, list(self.class_names or []))
 
     def _window(self, block: np.ndarray, halo: Sequence[int], origin: Sequence[int],
-                spacing: Sequence[float] | None) -> tuple[np.ndarray, list[int]]:
+                spacing: Sequence[float] | None, pool: ThreadPoolExecutor | None = None
+                ) -> tuple[np.ndarray, list[int]]:
         """Network input around a tile (normalised image, forest probabilities) and its origin."""
         arch = self._require_trained()
         extra = [int(h) - n for h, n in zip(halo, arch.halo)]
@@ -348,9 +374,45 @@ class NetworkClassifier:
         std = np.asarray(self.std, np.float32).reshape(-1, *[1] * arch.ndim)
         parts = [(np.asarray(inner, np.float32) - mean) / std]
         if self.forest is not None:
-            parts.append(self.forest.predict_tile(block, halo=extra, origin=origin,
-                                                  spacing=spacing))
+            parts.append(self._forest_part(block, extra, origin, spacing, pool))
         return np.concatenate(parts), [o + e for o, e in zip(origin, extra)]
+
+    def _forest_part(self, block: np.ndarray, extra: Sequence[int], origin: Sequence[int],
+                     spacing: Sequence[float] | None, pool: ThreadPoolExecutor | None
+                     ) -> np.ndarray:
+        """The forest's probabilities on ``block`` less ``extra``, in the forest's own tiles.
+
+        Tile results of a forest do not depend on the tiling, and small tiles are faster
+        (cache) and spread over threads.
+        """
+        from ..classifier import DEFAULT_TILE as FOREST_TILE
+
+        forest = self.forest
+        assert forest is not None
+        sp = [1.0] * len(extra) if spacing is None else list(spacing)
+        fh = [int(h) for h in forest.features.halo(sp)]
+        if any(h > e for h, e in zip(fh, extra)):
+            raise ClassifierError(f"the halo leaves {tuple(extra)} for the forest's features, "
+                                  f"which need {tuple(fh)}: pass halo=self.halo(spacing)")
+        shape = [n - 2 * e for n, e in zip(block.shape[1:], extra)]
+        out = np.empty((len(self.class_names or []), *shape), np.float32)
+        tiles = list(iter_tiles(shape, forest.tile_shape or FOREST_TILE[len(shape)]))
+
+        def one(t: tuple[slice, ...]) -> None:
+            cut = tuple(slice(s.start + e - h, s.stop + e + h) for s, e, h in zip(t, extra, fh))
+            o = [g + c.start for g, c in zip(origin, cut)]
+            out[(slice(None), *t)] = forest.predict_tile(block[(slice(None), *cut)], halo=fh,
+                                                         origin=o, spacing=spacing)
+
+        if pool is None:
+            for t in tiles:
+                one(t)
+        else:
+            from threadpoolctl import threadpool_limits
+
+            with threadpool_limits(limits=1):
+                list(pool.map(one, tiles))
+        return out
 
     def predict_tile(
         self,

@@ -63,7 +63,7 @@ def save_network(clf: Any, path: str | os.PathLike[str]) -> Path:
 
 def load_network(path: str | os.PathLike[str]) -> Any:
     """Read and validate a network model file; the result predicts without torch."""
-    from ._classifier import NetworkClassifier
+    from ._classifier import DEFAULT_TILE, NetworkClassifier
 
     arrays, meta = read_model_file(path)
     if meta.get("kind") != KIND:
@@ -110,6 +110,7 @@ def load_network(path: str | os.PathLike[str]) -> Any:
         patch_size=meta.get("patch_size"), tile_shape=meta.get("tile_shape"))
     clf.arch, clf.onnx, clf.forest, clf.class_names = arch, data, forest, names
     clf.n_channels, clf.spatial_ndim, clf.mean, clf.std = n_channels, ndim, mean, std
+    clf.tile_shape = clf.tile_shape or DEFAULT_TILE[ndim]
     clf.calibration = dict(meta.get("calibration") or {})
     clf.training = dict(meta.get("training") or {})
     return clf

@@ -97,6 +97,7 @@ def open_project(
         images = [_load_image(reader, e, relinks, folders) for e in entries]
         labels = [reader.array(str(e["labels"])) for e in entries]
         model = reader.file_bytes(doc["classifier"]) if doc.get("classifier") else None
+        network = reader.file_bytes(doc["network"]) if doc.get("network") else None
     session = Session(
         None,
         classes=classes,
@@ -112,6 +113,8 @@ def open_project(
     session._history.clear()  # opening is not an edit: nothing to undo
     if model is not None:
         _restore_classifier(session, model, reader.path)
+    if network is not None:
+        _restore_network(session, network, reader.path)
     session.training_history = list(doc.get("training_history", []))
     session.view_state = dict(doc.get("view_state", {}))
     return session
@@ -137,6 +140,23 @@ def _restore_classifier(session: Session, model: bytes, path: Path) -> None:
         return
     with session._lock:
         session._classifier = clf
+
+
+def _restore_network(session: Session, model: bytes, path: Path) -> None:
+    from ..network import load_network
+
+    with tempfile.TemporaryDirectory(prefix="brushlab-open-") as scratch:
+        file = Path(scratch) / "network.brushlab"
+        file.write_bytes(model)
+        try:
+            net = load_network(file)
+        except BrushlabError as exc:
+            raise damaged(path, f"its network cannot be read ({exc})") from exc
+    if net.class_names != session.class_names:
+        warnings.warn(f"{path}: the saved network does not match the project's classes; it "
+                      "was dropped: call train_network() again", ProjectWarning, stacklevel=3)
+        return
+    session.network = net
 
 
 def _load_image(

@@ -236,6 +236,21 @@ class Session(LabelEditor):
         after_training(self, clf)  # training_history, then the autosave if enabled
         return clf
 
+    #: The network :meth:`train_network` last trained (None before).
+    network: Any = None
+
+    def train_network(self, images: Iterable[ImageRef] | None = None, **kwargs: Any) -> Any:
+        """Train a U-Net (:class:`brushlab.network.NetworkClassifier`) on the labels.
+
+        Needs ``brushlab[train]``. ``forest=True`` (default) feeds it a forest with this
+        session's features; ``minutes=``, ``progress=``, ``cancel=`` and the other
+        NetworkClassifier options pass through. The network is kept as :attr:`network`
+        and saved in projects. See :mod:`brushlab.session._network`.
+        """
+        from ._network import train_network
+
+        return train_network(self, images, **kwargs)
+
     # -- projects ----------------------------------------------------------------
     def save(self, path: str | os.PathLike[str], *, embed_images: bool | str = True) -> Path:
         """Save images, labels, classes, features, classifier, history and view state.
@@ -546,6 +561,7 @@ class Session(LabelEditor):
         clf = self._classifier
         if removed:  # the forest's class ids no longer match
             self._classifier = None
+            self.network = None
             self._results.clear()
         elif clf is not None and len(clf.class_names or []) <= len(self._classes):
             # Renamed or added classes: a copy with the new names (an added class gets p = 0).
