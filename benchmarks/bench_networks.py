@@ -36,7 +36,8 @@ from brushlab import metrics, objects
 from brushlab.network import NetworkClassifier
 from brushlab.testing import simulate_scribbles
 
-DATA = Path(os.environ.get("BRUSHLAB_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA = Path(os.environ.get("BRUSHLAB_DATA",
+                          Path(__file__).resolve().parents[2] / "shared" / "data"))
 METHODS = ("forest", "forest + CRF", "network", "network + forest")
 
 

@@ -20,8 +20,8 @@ SMALL = {"depth": 2, "base_channels": 4, "max_steps": 15, "patch_size": (32, 32)
 
 
 def _forest() -> brushlab.PixelClassifier:
-    return brushlab.PixelClassifier(brushlab.FeatureSet({"gaussian": [1.0], "laplacian_of_gaussian": [1.0]}),
-                                    n_trees=5, random_state=0, n_jobs=1)
+    features = brushlab.FeatureSet({"gaussian": [1.0], "laplacian_of_gaussian": [1.0]})
+    return brushlab.PixelClassifier(features, n_trees=5, random_state=0, n_jobs=1)
 
 
 def _data(shape: tuple[int, ...] = (64, 80), seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

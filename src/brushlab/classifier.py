@@ -574,7 +574,7 @@ class PixelClassifier:
 def result_dataset(
     proba: np.ndarray, img: xr.DataArray, outputs: Sequence[str], class_names: Sequence[str]
 ) -> xr.Dataset:
-    """The one builder of result Datasets, for every classifier.
+    """Build the result Dataset of any classifier (the one builder of results).
 
     Parameters
     ----------

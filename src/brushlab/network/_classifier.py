@@ -119,7 +119,8 @@ class NetworkClassifier:
 
         self.forest_template = forest_template(forest)
         if not 0.0 <= float(validation_fraction) < 0.9:
-            raise ClassifierError(f"validation_fraction must be in [0, 0.9), got {validation_fraction}")
+            raise ClassifierError(
+                f"validation_fraction must be in [0, 0.9), got {validation_fraction}")
         if float(minutes) <= 0 or int(batch_size) < 1 or int(forest_folds) < 2:
             raise ClassifierError("minutes must be > 0, batch_size >= 1 and forest_folds >= 2")
         if device not in ("auto", "cpu", "cuda"):
@@ -234,7 +235,8 @@ class NetworkClassifier:
         if len(image_list) != len(label_list) or not image_list:
             raise LabelError(f"got {len(image_list)} images and {len(label_list)} label arrays: "
                              "pass one label array per image, at least one")
-        frames, lab_frames = [], []
+        frames: list[np.ndarray] = []
+        lab_frames: list[np.ndarray] = []
         dims: list[str] = []
         spacing: list[float] = []
         n_channels = 0
@@ -353,7 +355,7 @@ class NetworkClassifier:
                 block = read_with_halo(np.asarray(fr.arrays[fi], np.float32), t, halo)
                 origin = [s.start - h for s, h in zip(t, halo)]
                 win, win_origin = self._window(block, halo, origin, fr.spacing, pool)
-                proba[(fi, slice(None), *t)] = run_window(
+                proba[(fi, slice(None), *t)] = run_window(  # type: ignore[index]
                     session, arch, win, win_origin, [s.start for s in t],
                     [s.stop - s.start for s in t])
                 if progress is not None:
@@ -380,7 +382,7 @@ class NetworkClassifier:
     def _forest_part(self, block: np.ndarray, extra: Sequence[int], origin: Sequence[int],
                      spacing: Sequence[float] | None, pool: ThreadPoolExecutor | None
                      ) -> np.ndarray:
-        """The forest's probabilities on ``block`` less ``extra``, in the forest's own tiles.
+        """Predict the forest on ``block`` less ``extra``, in the forest's own tiles.
 
         Tile results of a forest do not depend on the tiling, and small tiles are faster
         (cache) and spread over threads.
@@ -422,7 +424,7 @@ class NetworkClassifier:
         origin: Sequence[int],
         spacing: Sequence[float] | None = None,
     ) -> np.ndarray:
-        """Class probabilities ``(K, *tile)`` of one tile grown by ``halo`` (at least :meth:`halo`).
+        """Class probabilities ``(K, *tile)`` of one tile grown by ``halo`` (>= :meth:`halo`).
 
         The same contract as :meth:`brushlab.PixelClassifier.predict_tile`, so blockwise
         (Dask) prediction and the widget's viewport run networks too.
@@ -439,7 +441,13 @@ class NetworkClassifier:
 
     # -- files -----------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the network (ONNX), its forest (if any) and JSON metadata to one zip, atomically."""
+        """Write the network (ONNX), its forest (if any) and JSON metadata to one zip, atomically.
+
+        Returns
+        -------
+        pathlib.Path
+            The written file.
+        """
         from ._modelfile import save_network
 
         return save_network(self, path)

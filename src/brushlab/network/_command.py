@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
                          "file(s): pass one --labels file per image, in the same order")
     images = [imread(path, args.dims) for path in args.images]
     labels = [imread(path).values for path in args.labels]
-    ndim = len([d for d in images[0].dims if d in "zyx"])
+    ndim = len([d for d in images[0].dims if str(d) in ("z", "y", "x")])
     patch = None if args.patch_size is None else (args.patch_size,) * ndim
     net = NetworkClassifier(
         forest=True if args.forest else None, minutes=args.minutes, max_steps=args.max_steps,

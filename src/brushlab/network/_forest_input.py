@@ -27,7 +27,7 @@ FOLD_BLOCK = {2: (64, 64), 3: (8, 64, 64)}
 
 
 def frame_image(frame: np.ndarray, dims: Sequence[str], spacing: Sequence[float]) -> xr.DataArray:
-    """A ``(C, *spatial)`` frame as a brushlab image the forest reads."""
+    """Wrap a ``(C, *spatial)`` frame as a brushlab image the forest reads."""
     da = xr.DataArray(np.moveaxis(frame, 0, -1), dims=[*dims, "c"])
     da.attrs.update(spacing=dict(zip(dims, map(float, spacing))), unit="pixel", source="array")
     return da
@@ -90,9 +90,10 @@ def out_of_fold(
         kept = [np.where(h, 0, lab).astype(lab.dtype) for h, lab in zip(held, labels)]
         if _kept_classes(labels, groups, j) < 2:
             raise LabelError(
-                f"fold {j + 1} of {folds} keeps labels of fewer than two classes, so no out-of-fold "
-                "forest can be trained: paint each class on more images or more places, or "
-                "pass forest_folds=2 (or forest=None to train the network from the labels alone)"
+                f"fold {j + 1} of {folds} keeps labels of fewer than two classes, so no "
+                "out-of-fold forest can be trained: paint each class on more images or more "
+                "places, or pass forest_folds=2 (or forest=None to train the network from "
+                "the labels alone)"
             )
         fold_forest = copy.deepcopy(template).fit(list(images), kept, class_names=names)
         for i, h in enumerate(held):

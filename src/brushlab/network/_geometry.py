@@ -100,7 +100,8 @@ class Architecture:
                 pools=tuple(tuple(int(f) for f in p) for p in data["pools"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFileError(f"the network's architecture is incomplete ({exc}); re-save it")
+            raise ModelFileError(
+                f"the network's architecture is incomplete ({exc}); re-save it") from exc
         ok = (
             arch.ndim in (2, 3)
             and arch.in_channels >= 1

@@ -26,7 +26,7 @@ _LOCK = threading.Lock()
 
 
 def providers(device: str) -> list[str]:
-    """onnxruntime execution providers for ``device`` ("auto", "cpu" or "cuda")."""
+    """Onnxruntime execution providers for ``device`` ("auto", "cpu" or "cuda")."""
     import onnxruntime as ort
 
     available = ort.get_available_providers()
@@ -68,7 +68,7 @@ def check_onnx(data: bytes, arch: Architecture) -> None:
 
 
 def onnx_session(data: bytes, device: str = "auto", threads: int = 0) -> Any:
-    """A cached onnxruntime session for ``data`` (sessions do not pickle: one per process)."""
+    """Return a cached onnxruntime session for ``data`` (they do not pickle: one per process)."""
     import onnxruntime as ort
 
     key = (hashlib.sha256(data).hexdigest(), device, int(threads))

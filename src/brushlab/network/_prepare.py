@@ -33,13 +33,13 @@ class TrainingData:
 
 
 def split_block(shape: Sequence[int]) -> tuple[int, ...]:
-    """Validation block for a frame: 128 x 128 (16 x 64 x 64 in 3D), at most half the frame."""
+    """Return the validation block of a frame: 128 x 128 (16 x 64 x 64 in 3D), <= half of it."""
     base = (128, 128) if len(shape) == 2 else (16, 64, 64)
     return tuple(max(1, min(b, n // 2)) for b, n in zip(base, shape))
 
 
 def validation_split(
-    labels: Sequence[np.ndarray], fraction: float, seed: int, *, max_blocks: int = 16
+    labels: Sequence[np.ndarray], fraction: float, seed: int, *, max_blocks: int = 12
 ) -> list[tuple[int, tuple[slice, ...]]]:
     """Hold out whole spatial blocks of labels so that every class is in both parts.
 
@@ -74,7 +74,8 @@ def validation_split(
                 candidates.append((i, sl))
     for attempt in range(50):
         rng = np.random.default_rng([seed, attempt])
-        chosen, count, seen = [], 0, set()
+        chosen: list[tuple[int, tuple[slice, ...]]] = []
+        count, seen = 0, set[int]()
         for j in rng.permutation(len(candidates)):
             if (count >= fraction * total and len(seen) == classes.size) or \
                     len(chosen) >= max_blocks:
@@ -158,7 +159,7 @@ def prepare(
 
 
 def describe(data: TrainingData) -> dict[str, Any]:
-    """Counts of training and validation pixels (for the training summary)."""
+    """Count training and validation pixels (for the training summary)."""
     val = int(sum(int(v.sum()) for v in data.val))
     total = int(sum(int((lab > 0).sum()) for lab in data.labels))
     return {"train_pixels": total - val, "validation_pixels": val}

@@ -98,7 +98,7 @@ def _train(
     best: dict[str, Any] = {"f1": -1.0}
     best_state = copy.deepcopy(net.state_dict())
     t0 = time.perf_counter()
-    next_eval, step, since_best, stopped = min(30.0, seconds / 10), 0, 0, "time budget"
+    next_eval, step, since_best, stopped = seconds / 4, 0, 0, "time budget"
     losses: list[float] = []
     while True:
         now = time.perf_counter() - t0
@@ -124,7 +124,7 @@ def _train(
             if progress is not None:
                 progress(dict(record))
             spent = time.perf_counter() - te
-            next_eval = (time.perf_counter() - t0) + max(5.0, 4 * spent)
+            next_eval = (time.perf_counter() - t0) + max(seconds / 12, 4 * spent)
             if since_best >= patience and not done:
                 stopped = f"no better validation F1 in {patience} evaluations"
                 break
@@ -201,7 +201,8 @@ class _Sampler:
     """Patches centred on labelled training pixels (classes drawn equally), augmented."""
 
     def __init__(self, data: TrainingData, patch: Sequence[int], rng: np.random.Generator):
-        self.rng, self.patch, self.n_image = rng, tuple(int(p) for p in patch), data.n_image_channels
+        self.rng, self.n_image = rng, data.n_image_channels
+        self.patch = tuple(int(p) for p in patch)
         half = [p // 2 + 1 for p in self.patch]
         pad = [(h, h) for h in half]
         self.inputs = [np.pad(x, [(0, 0), *pad], mode="symmetric") for x in data.inputs]
@@ -232,7 +233,7 @@ class _Sampler:
             shape = self.inputs[i].shape[1:]
             centre = np.unravel_index(int(flat[j]), [s - 2 * h for s, h in zip(shape, self.half)])
             jitter = [self.rng.integers(-(p // 4), p // 4 + 1) for p in self.patch]
-            start = [int(c) + h - p // 2 + d for c, h, p, d in
+            start = [int(c) + h - p // 2 + int(d) for c, h, p, d in
                      zip(centre, self.half, self.patch, jitter)]
             start = [min(max(s, 0), n - p) for s, n, p in zip(start, shape, self.patch)]
             sl = tuple(slice(s, s + p) for s, p in zip(start, self.patch))
@@ -287,11 +288,11 @@ class _Validation:
                 logits.append(o[:, m].T)
                 labels.append(t[m] - 1)
         z, y = np.concatenate(logits), np.concatenate(labels)
-        t, b = calibrate(z, y)
+        temperature, b = calibrate(z, y)
         zt = z - z.max(axis=1, keepdims=True)
         loss = float(np.mean(np.log(np.exp(zt).sum(axis=1)) - zt[np.arange(y.size), y]))
         raw = np.argmax(z, axis=1)
-        cal = np.argmax(z / t + np.asarray(b), axis=1)
+        cal = np.argmax(z / temperature + np.asarray(b), axis=1)
         return {"val_loss": loss, "val_accuracy": float(np.mean(raw == y)),
                 "val_f1_uncalibrated": macro_f1(raw, y, z.shape[1]),
-                "val_f1": macro_f1(cal, y, z.shape[1]), "_t": t, "_b": list(b)}
+                "val_f1": macro_f1(cal, y, z.shape[1]), "_t": temperature, "_b": list(b)}

@@ -47,7 +47,7 @@ class UNet(nn.Module):
             cin = w
         self.pools = nn.ModuleList(pool(p, p) for p in arch.pools)
         self.ups = nn.ModuleList(
-            up(widths[i + 1], widths[i], arch.pools[i], arch.pools[i])
+            up(widths[i + 1], widths[i], arch.pools[i], arch.pools[i])  # type: ignore[arg-type]
             for i in range(arch.depth - 1)
         )
         self.up_blocks = nn.ModuleList(
@@ -71,7 +71,7 @@ class UNet(nn.Module):
 class Calibrated(nn.Module):
     """Softmax of the logits divided by a temperature plus per-class biases."""
 
-    def __init__(self, net: nn.Module, temperature: float, bias: Any) -> None:
+    def __init__(self, net: UNet, temperature: float, bias: Any) -> None:
         super().__init__()
         self.net = net
         self.temperature = float(temperature)
@@ -95,7 +95,7 @@ def export_onnx(net: UNet, temperature: float, bias: Any) -> bytes:
         torch.onnx.export(
             model,
             (example,),
-            buffer,
+            buffer,  # type: ignore[arg-type]
             dynamo=False,
             input_names=[INPUT],
             output_names=[OUTPUT],

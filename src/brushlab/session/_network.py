@@ -54,7 +54,7 @@ def train_network(
     with session._lock:
         if list(session.class_names) == names:
             session.network = net
-            session._network_results = {}
+            session._network_results = {}  # type: ignore[attr-defined]
     session.training_history.append({
         "model": "network", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "labelled_pixels": net.training.get("labelled_pixels"),
@@ -65,14 +65,14 @@ def train_network(
 
 
 def predict_network(session: Session, image: Any) -> xr.Dataset:
-    """The session network's prediction of a whole image (cached until it retrains)."""
+    """Predict a whole image with the session's network (cached until it retrains)."""
     net = getattr(session, "network", None)
     if net is None or not net.is_trained:
         raise ClassifierError("no trained network yet: call train_network() first")
     index = session.image_index(image)
     cache = getattr(session, "_network_results", None)
     if cache is None:
-        cache = session._network_results = {}
+        cache = session._network_results = {}  # type: ignore[attr-defined]
     key = (index, id(net))
     if key not in cache:
         cache.clear()
