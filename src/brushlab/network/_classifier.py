@@ -452,6 +452,23 @@ class NetworkClassifier:
 
         return save_network(self, path)
 
+    def export_bioimageio(
+        self, path: str | os.PathLike[str], *, sample_image: Any, **kwargs: Any
+    ) -> Path:
+        """Write a BioImage Model Zoo package: features, forest and U-Net in one ONNX graph.
+
+        Its own test (``brushlab.load_model(path).test()``) passes before it is written;
+        see :func:`brushlab.network._export.export_network_bioimageio`.
+
+        Returns
+        -------
+        pathlib.Path
+            The written package (a folder, or a ``.zip``).
+        """
+        from ._export import export_network_bioimageio
+
+        return export_network_bioimageio(self, path, sample_image=sample_image, **kwargs)
+
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> NetworkClassifier:
         """Read a network written by :meth:`save` (validated; no pickle, no torch)."""
