@@ -37,8 +37,9 @@ def test_exported_package_reproduces_predict(tmp_path, with_forest: bool) -> Non
     model = brushlab.load_model(path)
     assert model.test().passed
     # The package alone (onnxruntime on the whole image) reproduces predict on a new image.
-    import onnxruntime as ort
     import zipfile
+
+    import onnxruntime as ort
 
     rng = np.random.default_rng(5)
     other = (image + rng.normal(0, 0.2, image.shape)).astype(np.float32)

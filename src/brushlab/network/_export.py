@@ -136,7 +136,7 @@ def export_network_bioimageio(
 
     from .. import __version__
     from .._layout import split_frames
-    from ..dl._export_package import _install, _parity, _sha256, _write_cover
+    from ..dl._export_package import _install, _parity, _write_cover
     from ..dl._model import load_model
     from ..dl._package import _spec_errors
     from ..images import as_image
@@ -211,7 +211,8 @@ def _rdf(net: Any, name: str, description: str | None, authors: Sequence[str], l
         "description": description or f"{chain} pixel classifier ({', '.join(names)}) trained "
                                       "from scribbles, exported by brushlab",
         "authors": [{"name": a} for a in authors],
-        "cite": [{"text": "Ronneberger et al. (2015) U-Net", "doi": "10.1007/978-3-319-24574-4_28"}],
+        "cite": [{"text": "Ronneberger et al. (2015) U-Net",
+                  "doi": "10.1007/978-3-319-24574-4_28"}],
         "license": license, "documentation": "README.md", "covers": ["cover.png"],
         "tags": sorted({"pixel-classification", "unet", "brushlab", f"{len(dims)}d", "onnx",
                         *(["random-forest"] if net.forest else []), *tags}),

@@ -79,6 +79,8 @@ def onnx_session(data: bytes, device: str = "auto", threads: int = 0) -> Any:
             options.intra_op_num_threads = int(threads)
             options.inter_op_num_threads = 1
             options.log_severity_level = 3
+            # Do not spin waiting for work: on shared, busy cores spinning threads slow all.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             session = ort.InferenceSession(data, options, providers=providers(device))
             _SESSIONS[key] = session
     return session

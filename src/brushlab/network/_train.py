@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -60,8 +61,7 @@ def train(
 ) -> TrainResult:
     """Train ``arch`` on ``data`` until the budget, patience or ``cancel()`` ends it."""
     before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(int(threads))
+    torch.set_num_threads(training_threads(threads))
     try:
         return _train(arch, data, seconds=seconds, max_steps=max_steps, patch=patch,
                       batch_size=batch_size, learning_rate=learning_rate,
@@ -69,6 +69,18 @@ def train(
                       progress=progress, cancel=cancel)
     finally:
         torch.set_num_threads(before)
+
+
+def training_threads(threads: int | None) -> int:
+    """Threads for torch: ``threads``, else every core unless the machine is already busy.
+
+    torch's OpenMP threads wait by spinning: on cores that other processes keep busy
+    (load average above the core count) two threads ran a step 4x slower than one.
+    """
+    if threads:
+        return int(threads)
+    cores = os.cpu_count() or 1
+    return 1 if os.getloadavg()[0] >= cores else cores
 
 
 def _train(
@@ -146,7 +158,10 @@ def _train(
         if validation is None and progress is not None and step % 5 == 0:
             progress({"step": step, "seconds": round(time.perf_counter() - t0, 2),
                       "budget_seconds": seconds, "train_loss": float(np.mean(losses[-5:]))})
-    if validation is None:
+    if step == 0:
+        raise TrainingError(f"training stopped ({stopped}) before its first step: there is no "
+                            "network to keep; give it more time")
+    if "temperature" not in best:  # no validation (or none finished): the last weights
         best = {"step": step, "temperature": 1.0, "bias": [0.0] * arch.n_classes}
         best_state = net.state_dict()
     net.load_state_dict(best_state)

@@ -18,6 +18,7 @@ from ..session import LiveSettings, Session
 from ..view import OVERLAYS, AnnotationView, Redraw
 from ._canvas import DRAW_LOCK, LayeredCanvas
 from ._extra_panels import ModelsPanel, ObjectsPanel
+from ._network_panel import NetworkPanel
 from ._panels import FeatureGrid, ImportanceChart, LabelCountChart, load_bokehjs
 
 __all__ = ["Annotator", "annotate"]
@@ -205,6 +206,7 @@ class Annotator(w.VBox):
         self.importance_chart = ImportanceChart()
         self.objects_panel = ObjectsPanel(self.view, self._draw, self._report)
         self.models_panel = ModelsPanel(self.view, self._draw, self._report)
+        self.network_panel = NetworkPanel(self.view, self._draw, self._report)
         self._connect()
 
     def _connect(self) -> None:
@@ -264,9 +266,10 @@ class Annotator(w.VBox):
         labels_io = w.VBox([self.to_labels_button, w.HBox([self.upload, self.upload_as_ids]),
                             w.HBox([self.export_path, self.export_button])])
         tabs = w.Tab([classes, self.feature_grid.widget, self.importance_chart.widget, labels_io,
-                      self.objects_panel.widget, self.models_panel.widget])
+                      self.objects_panel.widget, self.models_panel.widget,
+                      self.network_panel.widget])
         for i, title in enumerate(["Classes", "Features", "Importance", "Labels I/O", "Objects",
-                                   "Models"]):
+                                   "Models", "Network"]):
             tabs.set_title(i, title)
         return tabs
 
