@@ -18,6 +18,7 @@ from .errors import BrushlabError
 from .features import FeatureSet
 from .ilastik import import_ilastik
 from .images import as_image, imread
+from .network import NetworkClassifier
 from .objects import ObjectClassifier, instances, measure
 from .project import open_project
 from .session import Session
@@ -40,6 +41,7 @@ __all__ = [
     "BrushlabError",
     "FeatureSet",
     "PixelClassifier",
+    "NetworkClassifier",
     "Session",
     "as_image",
     "datasets",
