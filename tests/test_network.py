@@ -37,7 +37,8 @@ def _data(shape: tuple[int, ...] = (64, 80), seed: int = 0) -> tuple[np.ndarray,
 @pytest.fixture(scope="module")
 def trained() -> NetworkClassifier:
     image, labels = _data()
-    return NetworkClassifier(forest=_forest(), **SMALL).fit(image, labels, class_names=["a", "b"])
+    net = NetworkClassifier(forest=_forest(), calibrate_bias=True, **SMALL)
+    return net.fit(image, labels, class_names=["a", "b"])
 
 
 def test_fit_predict_returns_the_forest_s_dataset(trained: NetworkClassifier) -> None:
@@ -124,7 +125,7 @@ def test_several_sizes_multichannel_three_classes() -> None:
             lab[2:-2:4, k * third + 3:(k + 1) * third - 3] = k + 1
         images.append(brushlab.as_image(img, dims="yxc"))
         labels.append(lab)
-    net = NetworkClassifier(forest=_forest(), **dict(SMALL, max_steps=25))
+    net = NetworkClassifier(forest=_forest(), dense_targets=0.5, **dict(SMALL, max_steps=25))
     net.fit(images, labels, class_names=["x", "y", "z"])
     result = net.predict(images[1])
     assert result.probabilities.shape == (3, 72, 56)

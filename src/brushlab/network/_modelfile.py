@@ -28,7 +28,8 @@ __all__ = ["save_network", "load_network", "KIND", "NETWORK_FORMAT"]
 KIND = "network-classifier"
 NETWORK_FORMAT = 1
 _PARAMS = ("minutes", "max_steps", "depth", "base_channels", "batch_size", "learning_rate",
-           "validation_fraction", "patience", "forest_folds", "dense_targets", "random_state",
+           "validation_fraction", "patience", "forest_folds", "dense_targets", "calibrate_bias",
+           "random_state",
            "device", "n_jobs")
 
 
