@@ -212,7 +212,8 @@ class NetworkClassifier:
             arch, data, seconds=60.0 * self.minutes, max_steps=self.max_steps,
             patch=patch, batch_size=self.batch_size, learning_rate=self.learning_rate,
             dense_weight=self.dense_targets, patience=self.patience, seed=seed, device=device,
-            threads=self.n_jobs, calibrate_bias=self.calibrate_bias, progress=progress, cancel=cancel)
+            threads=self.n_jobs, calibrate_bias=self.calibrate_bias, progress=progress,
+            cancel=cancel)
         t_trained = time.perf_counter()
         self.onnx = export_onnx(result.net, result.temperature, result.bias)
         self.arch, self.forest, self.class_names = arch, forest, names
