@@ -64,7 +64,7 @@ CHILD_TIMEOUT_S = 1200
 def scribbles(truths: list[np.ndarray], regime: str) -> dict[int, np.ndarray]:
     import warnings
 
-    from brushlab.testing import simulate_scribbles
+    from brushlab.datasets import simulate_scribbles
 
     cfg = REGIMES[regime]
     with warnings.catch_warnings():
@@ -89,7 +89,7 @@ def uncertain_error_share(p: np.ndarray, wrong: np.ndarray, share: float = 0.05)
 def evaluate(probas: dict[int, np.ndarray], truths: list[np.ndarray],
              labels: dict[int, np.ndarray]) -> dict[str, float]:
     """F1 and uncertainty quality on slices 15-19, pixels without scribbles only."""
-    from brushlab.testing import f1_score
+    from brushlab.metrics import f1_score
 
     ps, wrongs, f1s = [], [], []
     for i in TEST_SLICES:

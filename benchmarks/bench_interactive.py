@@ -267,8 +267,8 @@ def run_realistic(quick: bool, settings: Any) -> dict[str, Any]:
     """All 20 ISBI slices in one Session, ~48k scribbled pixels; strokes on slice 0."""
     import imageio.v3 as iio
 
+    from brushlab.datasets import simulate_scribbles
     from brushlab.session import LiveUpdate, Session
-    from brushlab.testing import simulate_scribbles
 
     images = [iio.imread(DATA_DIR / f"image_{i:02d}.png") for i in range(20)]
     truths = [iio.imread(DATA_DIR / f"label_{i:02d}.png") for i in range(20)]

@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 import brushlab
-from brushlab.testing import f1_score, simulate_scribbles
+from brushlab.datasets import simulate_scribbles
+from brushlab.metrics import f1_score
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 RF = {"model": "random_forest"}

@@ -29,6 +29,7 @@ from brushlab.errors import BrushlabError
 from brushlab.features import FeatureSet
 from brushlab.ilastik import import_ilastik
 from brushlab.io import as_image, imread, write_image
+from brushlab.network import NetworkClassifier
 from brushlab.objects import ObjectClassifier, instances, measure
 from brushlab.project import open_project
 from brushlab.session import Session
@@ -61,6 +62,7 @@ __all__ = [
     "FeatureSet",
     "ObjectClassifier",
     "PixelClassifier",
+    "NetworkClassifier",
     "Session",
     "as_image",
     "bioimageio",

@@ -33,6 +33,8 @@ __all__ = [
     "ProjectWarning",
     "IlastikImportWarning",
     "AlignmentError",
+    "MissingDependencyError",
+    "TrainingError",
 ]
 
 
@@ -94,3 +96,11 @@ class RegistryError(ProjectError):
 
 class AlignmentError(BrushlabError, ValueError):
     """A stack cannot be aligned as asked, or a transform file is foreign, broken or newer."""
+
+
+class MissingDependencyError(BrushlabError, ImportError):
+    """An optional dependency (an extra such as ``brushlab[train]``) is not installed."""
+
+
+class TrainingError(BrushlabError, RuntimeError):
+    """Training could not run (out of memory, interrupted, no usable data)."""

@@ -43,6 +43,7 @@ __all__ = [
     "discover",
     "discover_frame",
     "export_bioimageio",
+    "export_network_bioimageio",
     "is_package",
     "load_model",
     "package_yaml",
@@ -58,7 +59,15 @@ def export_bioimageio(clf: Any, path: Any, **kwargs: Any) -> Any:
     return _export(clf, path, **kwargs)
 
 
+def export_network_bioimageio(net: Any, path: Any, **kwargs: Any) -> Any:
+    """Write a trained NetworkClassifier (with its forest) as one Model Zoo package."""
+    from brushlab.bioimageio._export_network import export_network_bioimageio as _export
+
+    return _export(net, path, **kwargs)
+
+
 register_exporter("bioimageio", export_bioimageio)  # PixelClassifier.export_bioimageio
+register_exporter("bioimageio-network", export_network_bioimageio)  # NetworkClassifier's
 
 
 def run_model_overlay(model: BioimageioModel, image_plane: Any, **kwargs: Any) -> Any:

@@ -8,7 +8,6 @@ match for an interrupted run to be resumed).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -24,6 +23,8 @@ from brushlab.classifier import (
     DEFAULT_TILE,
     OUTPUTS,
     PixelClassifier,
+    classifier_bytes,
+    classifier_fingerprint,
     load_classifier,
     per_plane,
     plane_halo,
@@ -68,15 +69,35 @@ def size(n: float) -> str:
 
 
 def checked_classifier(classifier: Any) -> PixelClassifier:
-    """Return a trained PixelClassifier, loading a model file if given its path."""
+    """Return a trained classifier, loading a model file if given its path.
+
+    Any classifier with the tile interface works: ``predict_tile(block, halo=, origin=,
+    spacing=)`` plus ``halo(spacing)``, ``fingerprint()``, ``work_channels(ndim,
+    n_channels)`` and ``model_bytes`` (as :class:`brushlab.network.NetworkClassifier`).
+    """
     if isinstance(classifier, (str, os.PathLike)):
-        classifier = load_classifier(classifier)
-    if not isinstance(classifier, PixelClassifier):
-        raise ClassifierError(f"classifier must be a brushlab.PixelClassifier or a model file, "
-                              f"not {type(classifier).__name__}")
+        from brushlab.classifier.modelfile import read_model_file
+
+        if read_model_file(classifier)[1].get("kind") == "network-classifier":
+            from brushlab.network import load_network
+
+            classifier = load_network(classifier)
+        else:
+            classifier = load_classifier(classifier)
+    tiled = all(hasattr(classifier, a) for a in ("predict_tile", "halo", "fingerprint"))
+    if not isinstance(classifier, PixelClassifier) and not tiled:
+        raise ClassifierError(f"classifier must be a brushlab.PixelClassifier, a "
+                              f"NetworkClassifier or a model file, not {type(classifier).__name__}")
     if not classifier.is_trained:
-        raise ClassifierError("this PixelClassifier is not trained yet: call fit() first")
-    return classifier
+        raise ClassifierError(f"this {type(classifier).__name__} is not trained yet: call fit() "
+                              "first")
+    return classifier  # type: ignore[no-any-return]
+
+
+def _halo(clf: Any, spacing: Sequence[float]) -> tuple[int, ...]:
+    """Margin a tile needs: the classifier's own ``halo(spacing)``, else its features'."""
+    own = getattr(clf, "halo", None)
+    return tuple(int(h) for h in (own(spacing) if callable(own) else clf.features.halo(spacing)))
 
 
 class Engine:
@@ -158,7 +179,8 @@ def plan(clf: PixelClassifier, src: Source, target: Path, *, chunks: Any, roi: A
     shape = tuple(s.stop - s.start for s in box)
     spacing_map = spacing_of(src.image)
     spacing = tuple(float(spacing_map[d]) for d in dims)
-    halo = plane_halo(clf, spacing)
+    own_halo = getattr(clf, "halo", None)  # a network: its receptive field
+    halo = _halo(clf, spacing) if callable(own_halo) else plane_halo(clf, spacing)
     tile = plane_tile(clf, tile_shape or clf.tile_shape or DEFAULT_TILE[ndim], ndim)
     if len(tile) != ndim or min(tile) < 1:
         raise BrushlabError(f"tile_shape {tile} must have {ndim} positive entries")
@@ -220,19 +242,13 @@ def task_bytes(clf: PixelClassifier, src: Source, chunk: Sequence[int], halo: Se
     sub = [min(t, c) for t, c in zip(tile, chunk)]
     sub_vox = math.prod(sub)
     sub_block = math.prod(t + 2 * h for t, h in zip(sub, halo))
-    n_feat = clf.features.n_features(ndim=ndim, n_channels=n_ch)
+    n_feat = (clf.work_channels(ndim, n_ch) if hasattr(clf, "work_channels")
+              else clf.features.n_features(ndim=ndim, n_channels=n_ch))
     source = 2 * block * n_ch * src.image.dtype.itemsize  # read, then mirrored
     # probabilities, their partitioned copy, argmax (int64, twice) and the float outputs
     derived = vox * (8 * k + 17 + 8 * sum(n in outputs for n in FLOAT_OUTPUTS))
     features = sub_block * n_ch * 4 * _WORK_PER_INPUT + sub_vox * (8 * n_feat + 16 * k)
     return int(source + derived + features)
-
-
-def classifier_bytes(clf: PixelClassifier) -> int:
-    trees = getattr(clf._model, "estimators_", None)
-    if trees is None:
-        return 0
-    return int(sum(t.tree_.node_count * (64 + t.tree_.value[0].nbytes) for t in trees))
 
 
 def worker_bytes(clf: PixelClassifier, src: Source, chunk: Sequence[int], halo: Sequence[int],
@@ -347,30 +363,8 @@ def run_spec(clf: PixelClassifier, src: Source, job: Job) -> dict[str, Any]:
                                                  layout.shape)},
         "chunks": list(layout.chunks),
         "outputs": list(job.outputs),
-        "classifier": _fingerprint(clf),
+        "classifier": classifier_fingerprint(clf),
         "classes": list(layout.class_names),
         "brushlab_version": __version__,
     }
     return dict(json.loads(json.dumps(spec)))
-
-
-def _fingerprint(clf: PixelClassifier) -> str:
-    digest = hashlib.sha256(json.dumps({
-        "features": clf.features.to_dict(), "classes": clf.class_names,
-        "n_channels": clf.n_channels, "ndim": clf.spatial_ndim}, sort_keys=True).encode())
-    model = clf._model
-    trees = getattr(model, "estimators_", None)
-    if trees is None:  # an injected estimator: dask's hash of its state
-        from dask.base import tokenize
-
-        digest.update(tokenize(model).encode())
-    else:
-        digest.update(np.asarray(model.classes_).tobytes())
-        for tree in trees:
-            state = tree.tree_.__getstate__()
-            nodes = state["nodes"]
-            for name in nodes.dtype.names:  # field by field: padding bytes are arbitrary
-                digest.update(np.ascontiguousarray(nodes[name]).tobytes())
-            digest.update(np.ascontiguousarray(state["values"]).tobytes())
-    return digest.hexdigest()[:20]
-

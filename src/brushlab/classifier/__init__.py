@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from brushlab.classifier._identity import classifier_bytes, classifier_fingerprint
 from brushlab.classifier._pixel_classifier import (
     DEFAULT_TILE,
     FIT_TILE,
@@ -14,7 +15,7 @@ from brushlab.classifier._pixel_classifier import (
     load_classifier,
 )
 from brushlab.classifier._planes import per_plane, plane_halo, plane_tile, predict_plane_region
-from brushlab.classifier.results import OUTPUTS, build_result, derive_outputs
+from brushlab.classifier.results import OUTPUTS, build_result, derive_outputs, result_dataset
 
 __all__ = [
     "DEFAULT_TILE",
@@ -23,10 +24,13 @@ __all__ = [
     "OUTPUTS",
     "PixelClassifier",
     "build_result",
+    "classifier_bytes",
+    "classifier_fingerprint",
     "derive_outputs",
     "load_classifier",
     "per_plane",
     "plane_halo",
     "plane_tile",
     "predict_plane_region",
+    "result_dataset",
 ]

@@ -12,7 +12,7 @@ import xarray as xr
 from brushlab._core.backend import to_numpy
 from brushlab._core.tiling import iter_tiles, read_with_halo
 from brushlab.classifier._planes import per_plane, plane_halo, plane_tile, predict_planes
-from brushlab.classifier.results import OUTPUTS, build_result
+from brushlab.classifier.results import OUTPUTS, result_dataset
 from brushlab.errors import ClassifierError
 from brushlab.io import check_image, split_frames
 
@@ -169,9 +169,4 @@ class TilePrediction:
             )
 
     def _result(self, proba: np.ndarray, img: xr.DataArray, outputs: Sequence[str]) -> xr.Dataset:
-        dims = [str(d) for d in img.dims if d != "c"]
-        p = np.moveaxis(proba, 1, 0) if "t" in img.dims else proba[0]  # (class, [t,] ...)
-        attrs = {k: v for k, v in img.attrs.items() if k in ("spacing", "unit", "source")}
-        coords = {str(k): v for k, v in img.coords.items()}
-        return build_result(p, class_names=list(self.class_names or []), dims=dims,
-                            coords=coords, attrs=attrs, outputs=outputs)
+        return result_dataset(proba, img, outputs, list(self.class_names or []))

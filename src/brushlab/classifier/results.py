@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-__all__ = ["OUTPUTS", "build_result", "derive_outputs"]
+__all__ = ["OUTPUTS", "build_result", "derive_outputs", "result_dataset"]
 
 OUTPUTS = ("probabilities", "segmentation", "uncertainty", "confidence")
 
@@ -132,3 +132,27 @@ def build_result(
         if d in dims:
             all_coords[str(d)] = value
     return xr.Dataset(data, coords=all_coords, attrs=dict(attrs or {}))
+
+
+def result_dataset(
+    proba: np.ndarray, img: xr.DataArray, outputs: Sequence[str], class_names: Sequence[str]
+) -> xr.Dataset:
+    """Build the result of a classifier for image ``img`` from ``(frames, K, ...)`` probabilities.
+
+    ``proba`` holds one ``(K, *spatial)`` block per time point (one block without a ``t``
+    dim); the image's coordinates and ``spacing``/``unit``/``source`` attrs carry over.
+
+    Examples
+    --------
+    >>> import numpy as np, brushlab
+    >>> img = brushlab.as_image(np.zeros((2, 3), np.float32))
+    >>> p = np.full((1, 2, 2, 3), 0.5, np.float32)
+    >>> result_dataset(p, img, OUTPUTS, ["a", "b"]).segmentation.shape
+    (2, 3)
+    """
+    dims = [str(d) for d in img.dims if d != "c"]
+    p = np.moveaxis(proba, 1, 0) if "t" in img.dims else proba[0]  # (class, [t,] ...)
+    attrs = {k: v for k, v in img.attrs.items() if k in ("spacing", "unit", "source")}
+    coords = {str(k): v for k, v in img.coords.items()}
+    return build_result(p, class_names=list(class_names), dims=dims, coords=coords,
+                        attrs=attrs, outputs=outputs)

@@ -12,14 +12,14 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 
 from brushlab._version import __version__
-from brushlab.cli import align, bioimageio, classifier, objects
+from brushlab.cli import align, bioimageio, classifier, network, objects
 from brushlab.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, error
 from brushlab.errors import BrushlabError
 
 __all__ = ["main"]
 
 # the command groups, in the order ``brushlab --help`` lists their commands
-_GROUPS: tuple[ModuleType, ...] = (classifier, objects, bioimageio, align)
+_GROUPS: tuple[ModuleType, ...] = (classifier, objects, bioimageio, align, network)
 
 
 def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[..., int]]]:

@@ -92,6 +92,8 @@ def open_project(
         images = [_load_image(reader, e, relinks, folders) for e in doc.images]
         labels = [reader.array(e.labels) for e in doc.images]
         model = reader.file_bytes(doc.classifier) if doc.classifier else None
+        raw_network = reader.document.get("network")
+        network = reader.file_bytes(str(raw_network)) if raw_network else None
     try:
         session = Session(
             None,
@@ -110,6 +112,8 @@ def open_project(
     session.clear_undo_history()  # opening is not an edit: nothing to undo
     if model is not None:
         _restore_classifier(session, model, reader.path)
+    if network is not None:
+        _restore_network(session, network, reader.path)
     session.training_history = doc.training_history
     session.view_state = doc.view_state
     return session
@@ -134,6 +138,23 @@ def _restore_classifier(session: Session, model: bytes, path: Path) -> None:
             ProjectWarning,
             stacklevel=3,
         )
+
+
+def _restore_network(session: Session, model: bytes, path: Path) -> None:
+    from brushlab.network import load_network
+
+    with tempfile.TemporaryDirectory(prefix="brushlab-open-") as scratch:
+        file = Path(scratch) / "network.brushlab"
+        file.write_bytes(model)
+        try:
+            net = load_network(file)
+        except BrushlabError as exc:
+            raise damaged(path, f"its network cannot be read ({exc})") from exc
+    if net.class_names != session.class_names:
+        warnings.warn(f"{path}: the saved network does not match the project's classes; it "
+                      "was dropped: call train_network() again", ProjectWarning, stacklevel=3)
+        return
+    session.network = net
 
 
 def _load_image(

@@ -74,14 +74,17 @@ def save_project(
     plan = _plan_images(session, embed_images, path.parent)
     classes = [{"name": c.name, "colour": c.colour} for c in session.classes]
     labels, classifier = session.snapshot()  # consistent against concurrent strokes
+    network = getattr(session, "network", None)
     with tempfile.TemporaryDirectory(prefix="brushlab-save-") as scratch:
         model = _save_classifier(classifier, Path(scratch))
+        net_model = _save_classifier(network, Path(scratch), "network.brushlab")
         with ProjectWriter.create(path) as writer:
             for i, (entry, image) in enumerate(zip(plan, session.images)):
                 if entry["embedded"]:
                     entry["array"] = writer.add_array(f"images/{i:03d}.npy", to_numpy(image.data))
                 entry["labels"] = writer.add_array(f"labels/{i:03d}.npy", labels[i])
             member = writer.add_file(CLASSIFIER_MEMBER, model) if model else None
+            net_member = writer.add_file("network.brushlab", net_model) if net_model else None
             writer.finish(
                 {
                     "brushlab_version": _version(),
@@ -91,6 +94,7 @@ def save_project(
                     "classifier_params": _plain_params(session.classifier_params),
                     "images": plan,
                     "classifier": member,
+                    "network": net_member,
                     "training_history": history,
                     "view_state": view_state,
                 }
@@ -179,10 +183,11 @@ def _plain_params(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _save_classifier(classifier: Any, scratch: Path) -> Path | None:
+def _save_classifier(classifier: Any, scratch: Path, name: str = CLASSIFIER_MEMBER
+                     ) -> Path | None:
     if classifier is None or not classifier.is_trained:
         return None
-    target = scratch / "classifier.brushlab"
+    target = scratch / name
     try:
         classifier.save(target)
     except BrushlabError as exc:

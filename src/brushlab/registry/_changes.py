@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 from brushlab.bioimageio import is_package
 from brushlab.errors import ModelFileError, RegistryError
-from brushlab.registry._listing import _NAME, _entries, _entry, _package_yaml, _root
+from brushlab.registry._listing import (
+    _NAME,
+    CLASSIFIER_KINDS,
+    _entries,
+    _entry,
+    _model_metadata,
+    _package_yaml,
+    _root,
+)
 
 if TYPE_CHECKING:
     from brushlab.classifier import PixelClassifier
@@ -42,7 +50,7 @@ def _write_classifier_file(
     from brushlab.classifier.modelfile import read_model_file, write_model_file
 
     arrays, meta = read_model_file(source)  # validates the whole file
-    if meta.get("kind") != "pixel-classifier":
+    if meta.get("kind") not in CLASSIFIER_KINDS:
         raise RegistryError(f"{source} does not hold a brushlab pixel classifier")
     reg = dict(meta.get("registry", {})) if isinstance(meta.get("registry"), dict) else {}
     if description is not None:
@@ -102,6 +110,10 @@ def load(name: str, *, folder: str | os.PathLike[str] | None = None) -> PixelCla
             f"model {name!r} is a BioImage Model Zoo package, not a pixel classifier: run it "
             f"with brushlab.bioimageio (its path is {path})"
         )
+    if _model_metadata(path).get("kind") == "network-classifier":
+        from brushlab.network import load_network
+
+        return load_network(path)  # type: ignore[return-value]
     return PixelClassifier.load(path)
 
 

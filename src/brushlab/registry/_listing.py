@@ -14,7 +14,10 @@ import pandas as pd
 from brushlab.bioimageio import is_package, package_yaml, summarize
 from brushlab.errors import ModelFileError, ModelPackageError, RegistryError
 
-__all__ = ["COLUMNS", "describe", "folder", "list", "set_folder"]
+__all__ = ["CLASSIFIER_KINDS", "COLUMNS", "describe", "folder", "list", "set_folder"]
+
+#: Model-file kinds (not packages): pixel classifiers and networks (brushlab.network).
+CLASSIFIER_KINDS = ("pixel-classifier", "network-classifier")
 
 COLUMNS = ("name", "type", "title", "classes", "features", "created", "description", "path")
 _NAME = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_\-. ]{0,99}$")
@@ -106,10 +109,10 @@ def _row(name: str, path: Path) -> dict[str, Any]:
         n = sum(len(s) for s in features.values())
         return {
             "name": name,
-            "type": "pixel-classifier",
+            "type": str(meta.get("kind", "pixel-classifier")),
             "title": name,
             "classes": [str(c) for c in meta.get("class_names") or []],
-            "features": f"{len(features)} families, {n} (family, scale) pairs",
+            "features": _summary(meta, f"{len(features)} families, {n} (family, scale) pairs"),
             "created": reg.get("created") or meta.get("training", {}).get("date") or created,
             "description": str(reg.get("description", "")),
             "path": path,
@@ -170,7 +173,7 @@ def describe(name: str, *, folder: str | os.PathLike[str] | None = None) -> dict
     """
     path = _entry(name, _root(folder))
     out = _row(name, path)
-    if out["type"] == "pixel-classifier":
+    if out["type"] in CLASSIFIER_KINDS:
         meta = _model_metadata(path)
         out.update(
             feature_set=meta.get("features"),
@@ -183,3 +186,12 @@ def describe(name: str, *, folder: str | os.PathLike[str] | None = None) -> dict
     else:
         out["rdf"] = _package_yaml(path)
     return out
+
+
+def _summary(meta: dict[str, Any], features: str) -> str:
+    """Give the ``features`` column: the feature set, or a network's architecture."""
+    if meta.get("kind") != "network-classifier":
+        return features
+    arch = meta.get("architecture", {}) if isinstance(meta.get("architecture"), dict) else {}
+    forest = " + forest" if meta.get("forest_input") else ""
+    return f"U-Net, {arch.get('depth')} levels x {arch.get('base_channels')} channels{forest}"

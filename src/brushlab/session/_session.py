@@ -20,6 +20,7 @@ from brushlab.session._feature_cache import FeatureCache
 from brushlab.session._images import ImageEntry
 from brushlab.session._label_verbs import LabelVerbs
 from brushlab.session._labelling import ImageRef, LabelEditor
+from brushlab.session._network import NetworkTraining
 from brushlab.session._persistence import SessionPersistence, TrainedHooks, training_record
 from brushlab.session._predict import fit_classifier, fit_order, gather_rows, predict_box
 from brushlab.session._regions import assemble_result, most_uncertain_window
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["Session"]
 
 
-class Session(SessionPersistence, LabelVerbs, LabelEditor):
+class Session(NetworkTraining, SessionPersistence, LabelVerbs, LabelEditor):
     """All state of an interactive labelling session, without any UI.
 
     A widget drives a Session and draws what it returns; tests and scripts call
@@ -476,6 +477,7 @@ class Session(SessionPersistence, LabelVerbs, LabelEditor):
         clf = self._classifier
         if removed:  # the forest's class ids no longer match
             self._classifier = None
+            self.network = None
             self._results.clear()
         elif clf is not None and len(clf.class_names or []) <= len(self._classes):
             # Renamed or added classes: a copy with the new names (an added class gets p = 0).

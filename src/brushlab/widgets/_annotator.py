@@ -19,6 +19,7 @@ from brushlab.widgets._control_sync import ControlSync
 from brushlab.widgets._extra_panels import ModelsPanel, ObjectsPanel
 from brushlab.widgets._feedback import STYLE, BusyRunner, shortcuts_button, status_html
 from brushlab.widgets._label_actions import LabelActions
+from brushlab.widgets._network_panel import NetworkPanel
 from brushlab.widgets._panels import FeatureGrid, ImportanceChart, LabelCountChart, load_bokehjs
 
 __all__ = ["Annotator", "annotate"]
@@ -220,6 +221,7 @@ class Annotator(LabelActions, ControlSync, w.VBox):
         self.objects_panel = ObjectsPanel(self.view, self._draw, self._report)
         self.models_panel = ModelsPanel(self.view, self._draw, self._report,
                                         background=self._busy.start)
+        self.network_panel = NetworkPanel(self.view, self._draw, self._report)
         self._connect()
 
     def _connect(self) -> None:
@@ -281,9 +283,10 @@ class Annotator(LabelActions, ControlSync, w.VBox):
         labels_io = w.VBox([self.to_labels_button, w.HBox([self.upload, self.upload_as_ids]),
                             w.HBox([self.export_path, self.export_button])])
         tabs = w.Tab([classes, self.feature_grid.widget, self.importance_chart.widget, labels_io,
-                      self.objects_panel.widget, self.models_panel.widget])
+                      self.objects_panel.widget, self.models_panel.widget,
+                      self.network_panel.widget])
         for i, title in enumerate(["Classes", "Features", "Importance", "Labels I/O", "Objects",
-                                   "Models"]):
+                                   "Models", "Network"]):
             tabs.set_title(i, title)
         tabs.add_class("brushlab-tabs")  # STYLE: whole titles, wrapped when narrow
         return tabs
