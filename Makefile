@@ -25,6 +25,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	@# torch pinned: the CPU build these machines carry (an unpinned torch pulls the CUDA build)
 	$(BIN)/python -m pip install --quiet -e ".[test,bench,train]" "torch==2.13.*"
 	touch $@
 
