@@ -93,6 +93,12 @@ def test_missing_scene_lists_the_scenes(czi):
         brushlab.imread(path, scene=5)
 
 
+def test_a_scene_larger_than_the_budget_is_refused_before_reading(czi):
+    path, _ = czi
+    with pytest.raises(ImageError, match="open_image|predict_blockwise|budget|memory"):
+        brushlab.imread(path, scene=0, max_bytes=100)
+
+
 def test_singleton_dims_dropped_like_tiff(tmp_path):
     path = tmp_path / "plane.czi"
     data = write_czi(path, t=1, z=1, c=1, scenes={"only": (30, 20)}, channels=["Hoechst"])

@@ -9,14 +9,29 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "write_bytes_atomic", "write_json_atomic"]
+__all__ = ["atomic_path", "remove_stale_temps", "write_bytes_atomic", "write_json_atomic"]
+
+# The names atomic_path gives its temporaries: TARGET is written at ".{stem}.{12 hex}.tmp{suffix}"
+# next to it, and an existing folder is swapped out to ".{name}.{12 hex}.old". A killed run
+# leaves them behind; remove_stale_temps matches exactly these names.
+_TEMP = re.compile(r"\.(?P<stem>.+)\.[0-9a-f]{12}\.tmp(?P<suffix>\.[^.]*)?")
+_OLD = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{12}\.old")
+
+
+def _temp_name(target: Path) -> Path:
+    return target.with_name(f".{target.stem}.{uuid.uuid4().hex[:12]}.tmp{target.suffix}")
+
+
+def _old_name(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.old")
 
 
 @contextmanager
@@ -54,7 +69,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     ('done', ['notes.txt'])
     """
     target = Path(path)
-    temp = target.with_name(f".{target.stem}.{uuid.uuid4().hex[:12]}.tmp{target.suffix}")
+    temp = _temp_name(target)
     try:
         yield temp
         _replace(temp, target)
@@ -68,7 +83,7 @@ def _replace(temp: Path, target: Path) -> None:
         os.replace(temp, target)
         return
     # os.replace cannot replace a non-empty folder: swap the old one out first.
-    old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.old")
+    old = _old_name(target)
     os.replace(target, old)
     try:
         os.replace(temp, target)
@@ -117,3 +132,59 @@ def write_json_atomic(path: str | os.PathLike[str], document: Mapping[str, Any])
     {'a': 1}
     """
     return write_bytes_atomic(path, json.dumps(document, indent=2).encode())
+
+
+def remove_stale_temps(targets: Iterable[Path]) -> list[Path]:
+    """Delete the hidden temporary files a killed run left next to `targets`.
+
+    Only the names brushlab's atomic writer gives the temporaries of these
+    very targets are touched, so other files in the folders stay. Two runs
+    writing the same targets at the same time are not supported: the second
+    would delete the first one's unfinished temporaries.
+
+    Parameters
+    ----------
+    targets : iterable of pathlib.Path
+        The files or folders a run is about to write.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The temporaries deleted.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / ".a_segmentation.0123456789ab.tmp.tif").write_bytes(b"II*")
+    >>> _ = (folder / ".other.0123456789ab.tmp.tif").write_bytes(b"II*")
+    >>> [p.name for p in remove_stale_temps([folder / "a_segmentation.tif"])]
+    ['.a_segmentation.0123456789ab.tmp.tif']
+    >>> sorted(p.name for p in folder.iterdir())
+    ['.other.0123456789ab.tmp.tif']
+    """
+    temps: dict[Path, set[tuple[str, str]]] = {}
+    olds: dict[Path, set[str]] = {}
+    for target in targets:
+        temps.setdefault(target.parent, set()).add((target.stem, target.suffix))
+        olds.setdefault(target.parent, set()).add(target.name)
+    removed: list[Path] = []
+    for folder, names in temps.items():
+        try:
+            entries = [entry.name for entry in os.scandir(folder)]
+        except OSError:  # no folder yet: nothing stale in it
+            continue
+        for name in entries:
+            temp, old = _TEMP.fullmatch(name), _OLD.fullmatch(name)
+            if (temp and (temp["stem"], temp["suffix"] or "") in names) or (
+                    old and old["name"] in olds[folder]):
+                path = folder / name
+                try:
+                    if path.is_dir() and not path.is_symlink():
+                        shutil.rmtree(path)
+                    else:
+                        path.unlink(missing_ok=True)
+                except OSError:  # not ours to delete after all: writing will say why
+                    continue
+                removed.append(path)
+    return removed

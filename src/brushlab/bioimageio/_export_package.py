@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from brushlab._core.atomic import atomic_path
 from brushlab.bioimageio._export_onnx import INPUT_NAME, ONNX_OPSET, OUTPUT_NAME, classifier_to_onnx
 from brushlab.errors import ClassifierError
 
@@ -153,20 +154,21 @@ def _parity(model: Any, test_in: np.ndarray, test_out: np.ndarray) -> dict[str, 
 
 
 def _install(root: Path, out: Path, overwrite: bool) -> None:
-    if out.exists() and overwrite:
+    """Write the package at ``out`` (a folder, or a ``.zip``) through the one atomic writer."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    zipped = out.suffix.lower() == ".zip"
+    if out.exists() and overwrite and out.is_dir() == zipped:  # a folder becomes a zip, or back
         if out.is_dir():
             shutil.rmtree(out)
         else:
             out.unlink()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".zip":
-        partial = out.with_name(out.name + ".partial")
-        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            for f in sorted(root.iterdir()):
-                zf.write(f, f.name)
-        os.replace(partial, out)
-    else:
-        shutil.copytree(root, out)
+    with atomic_path(out) as temp:
+        if zipped:
+            with zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+                for f in sorted(root.iterdir()):
+                    zf.write(f, f.name)
+        else:
+            shutil.copytree(root, temp)
 
 
 def _rdf(

@@ -10,8 +10,6 @@ Layout
     (``positive_int``, ``csv``, ``chunks``, ``roi_spec``, ``number``, ``parse_features``),
     the batch summary ``batch_exit`` with ``failure``, output naming ``stem`` and
     ``dask_client``.
-``_temps.py``
-    ``remove_stale_temps``: the hidden temporaries a killed run left next to its targets.
 ``classifier.py``
     ``train``, ``predict`` and ``info``; ``blockwise.py`` holds ``predict --blockwise``.
 ``objects.py``, ``bioimageio.py``
@@ -30,7 +28,7 @@ A new module ``brushlab/cli/NAME.py`` defines two functions and is added to
     returns the exit code from ``_common``.
 
 Conventions inside ``run``: import helpers from ``brushlab.cli._common`` and
-``brushlab.cli._temps``, never from another command's module; raise
+``brushlab._core.atomic``, never from another command's module; raise
 :class:`brushlab.errors.BrushlabError` (or let an ``OSError`` through) for a data error,
 which ``main`` prints as one line and exits 1; call ``args.parser.error(message)`` (the
 top-level parser) or your own subparser's ``error`` for a usage error (exit 2). A batch

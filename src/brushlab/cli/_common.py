@@ -2,7 +2,7 @@
 
 Exit codes, error lines, argument types, the batch summary, output naming and the
 Dask client. Subcommand modules import these names (and ``remove_stale_temps`` from
-:mod:`brushlab.cli._temps`); nothing here imports a subcommand.
+:mod:`brushlab._core.atomic`); nothing here imports a subcommand.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from brushlab._core.atomic import remove_stale_temps
 from brushlab.cli._common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -19,7 +20,6 @@ from brushlab.cli._common import (
     error,
     roi_spec,
 )
-from brushlab.cli._temps import remove_stale_temps
 from brushlab.errors import BrushlabError
 
 __all__ = ["add_arguments", "options_given", "run"]

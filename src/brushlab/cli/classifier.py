@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from brushlab._core.atomic import remove_stale_temps
 from brushlab.classifier import OUTPUTS, PixelClassifier, load_classifier
 from brushlab.cli import blockwise
 from brushlab.cli._common import (
@@ -31,7 +32,6 @@ from brushlab.cli._common import (
     positive_int,
     stem,
 )
-from brushlab.cli._temps import remove_stale_temps
 from brushlab.errors import ImageError
 from brushlab.io import check_labels, imread, write_image
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from brushlab._core.atomic import remove_stale_temps
 from brushlab.cli._common import (
     batch_exit,
     error,
@@ -20,7 +21,6 @@ from brushlab.cli._common import (
     positive_int,
     stem,
 )
-from brushlab.cli._temps import remove_stale_temps
 from brushlab.errors import ImageError, LabelError
 
 __all__ = ["add_parser", "run"]

@@ -20,6 +20,7 @@ from typing import Any
 import xarray as xr
 
 from brushlab.errors import ImageError
+from brushlab.io._budget import check_budget
 
 __all__ = ["VENDOR_SUFFIXES", "handles", "open_bioio", "read_bioio", "scene_names"]
 
@@ -161,8 +162,12 @@ def read_bioio(
     *,
     scene: int | str | None = None,
     dims: str | Sequence[str] | None = None,
+    max_bytes: int | None = None,
 ) -> xr.DataArray:
     """Read one scene of a microscope file into memory (:func:`open_bioio`, computed).
+
+    The scene's size is checked against the memory budget first (``max_bytes``, as
+    :func:`brushlab.imread`), before anything is read.
 
     Examples
     --------
@@ -172,6 +177,7 @@ def read_bioio(
     brushlab.errors.ImageError: no file at missing.lif ...
     """
     image = open_bioio(path, scene=scene, dims=dims)
+    check_budget(int(image.nbytes), tuple(image.shape), image.dtype, str(path), max_bytes)
     try:
         return image.copy(data=image.data.compute())
     except Exception as exc:

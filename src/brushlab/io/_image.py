@@ -79,7 +79,7 @@ def imread(source: Any, dims: str | Sequence[str] | None = None, *,
     from brushlab.io._bioio import handles, read_bioio  # CZI, ND2, LIF, ...: via bioio
 
     if scene is not None or handles(source):
-        return read_bioio(source, scene=scene, dims=dims)
+        return read_bioio(source, scene=scene, dims=dims, max_bytes=max_bytes)
     text = str(os.fspath(source))
     opened = open_file(text)
     names = opened.names(dims)

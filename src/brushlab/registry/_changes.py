@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
+import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from brushlab._core.atomic import atomic_path
 from brushlab.bioimageio import is_package
 from brushlab.errors import ModelFileError, RegistryError
 from brushlab.registry._listing import (
@@ -82,10 +83,10 @@ def save(
     """
     root = _root(folder, create=True)
     _check_new(name, root, overwrite=overwrite)
-    with _scratch(root) as temp:
-        classifier.save(temp / "model.brushlab")
+    with tempfile.TemporaryDirectory(dir=root, prefix=".tmp-") as scratch:
+        classifier.save(Path(scratch) / "model.brushlab")
         _write_classifier_file(
-            temp / "model.brushlab",
+            Path(scratch) / "model.brushlab",
             root / f"{name}.brushlab",
             description=description,
             created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -160,18 +161,16 @@ def import_(
             _remove_other(root, name, keep=".zip")
         _place_file(source, root / f"{name}.zip", overwrite=overwrite)
     else:
-        try:
-            with _scratch(root) as temp:
-                _write_classifier_file(
-                    source, temp / "m.brushlab", description=description, created=None
-                )
-                _remove_other(root, name, keep=".brushlab")
-                os.replace(temp / "m.brushlab", root / f"{name}.brushlab")
+        try:  # validated, then written atomically: a bad file changes nothing
+            _write_classifier_file(
+                source, root / f"{name}.brushlab", description=description, created=None
+            )
         except ModelFileError as exc:
             raise RegistryError(
                 f"cannot import {source}: not a brushlab model file nor a bioimageio package "
                 f"({exc})"
             ) from exc
+        _remove_other(root, name, keep=".brushlab")
     return name
 
 
@@ -247,17 +246,7 @@ def delete(name: str, *, folder: str | os.PathLike[str] | None = None) -> None:
         trash.unlink()
 
 
-# -- atomic helpers ---------------------------------------------------------------------
-@contextlib.contextmanager
-def _scratch(root: Path) -> Any:
-    temp = root / f".tmp-{uuid.uuid4().hex[:12]}"
-    temp.mkdir()
-    try:
-        yield temp
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
-
-
+# -- placing entries (every write through the one atomic writer) -----------------------
 def _remove_other(root: Path, name: str, *, keep: str) -> None:
     """With overwrite: drop an entry of that name stored in another form."""
     for other in (root / name, root / f"{name}.zip", root / f"{name}.brushlab"):
@@ -271,21 +260,12 @@ def _remove_other(root: Path, name: str, *, keep: str) -> None:
 def _place_file(source: Path, target: Path, *, overwrite: bool) -> None:
     if target.exists() and not overwrite:
         raise RegistryError(f"{target} exists already")
-    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
+    with atomic_path(target) as temp:
         shutil.copyfile(source, temp)
-        os.replace(temp, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
 
 
 def _place_tree(source: Path, parent: Path, name: str, *, overwrite: bool) -> None:
-    temp = parent / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
+    with atomic_path(parent / name) as temp:
         shutil.copytree(source, temp)
         if overwrite:
             _remove_other(parent, name, keep="\0")
-        os.rename(temp, parent / name)
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
