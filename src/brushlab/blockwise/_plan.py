@@ -95,9 +95,12 @@ def checked_classifier(classifier: Any) -> PixelClassifier:
 
 
 def _halo(clf: Any, spacing: Sequence[float]) -> tuple[int, ...]:
-    """Margin a tile needs: the classifier's own ``halo(spacing)``, else its features'."""
+    """Margin a tile needs: a network's own ``halo(spacing)``, else its features' halo.
+
+    The features' halo is per plane for a 2D model on a stack (:func:`plane_halo`).
+    """
     own = getattr(clf, "halo", None)
-    return tuple(int(h) for h in (own(spacing) if callable(own) else clf.features.halo(spacing)))
+    return tuple(int(h) for h in own(spacing)) if callable(own) else plane_halo(clf, spacing)
 
 
 class Engine:
@@ -179,8 +182,7 @@ def plan(clf: PixelClassifier, src: Source, target: Path, *, chunks: Any, roi: A
     shape = tuple(s.stop - s.start for s in box)
     spacing_map = spacing_of(src.image)
     spacing = tuple(float(spacing_map[d]) for d in dims)
-    own_halo = getattr(clf, "halo", None)  # a network: its receptive field
-    halo = _halo(clf, spacing) if callable(own_halo) else plane_halo(clf, spacing)
+    halo = _halo(clf, spacing)
     tile = plane_tile(clf, tile_shape or clf.tile_shape or DEFAULT_TILE[ndim], ndim)
     if len(tile) != ndim or min(tile) < 1:
         raise BrushlabError(f"tile_shape {tile} must have {ndim} positive entries")
