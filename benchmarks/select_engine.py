@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,9 @@ import numpy as np
 import brushlab
 from brushlab.datasets import simulate_scribbles
 from brushlab.metrics import f1_score
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_engine import uncertain_error_share  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 RF = {"model": "random_forest"}
@@ -75,14 +79,6 @@ def isbi(params: dict[str, Any], data: dict[str, Any]) -> dict[str, float]:
         wrongs.append((seg == 1)[free] != membrane)
     return {"isbi_f1": float(np.mean(scores)), "fit_s": fit_s, "predict_s": float(np.min(seconds)),
             "unc_err": uncertain_error_share(np.concatenate(ps, axis=1), np.concatenate(wrongs))}
-
-
-def uncertain_error_share(p: np.ndarray, wrong: np.ndarray, share: float = 0.05) -> float:
-    """Misclassified fraction among the ``share`` most uncertain pixels (p: (K, n))."""
-    top2 = np.sort(p, axis=0)[-2:]
-    uncertainty = 1.0 - (top2[1] - top2[0])
-    k = max(1, int(round(share * uncertainty.size)))
-    return float(wrong[np.argpartition(-uncertainty, k - 1)[:k]].mean())
 
 
 def bbbc(params: dict[str, Any], data: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> float:

@@ -83,7 +83,10 @@ def test_exported_package_with_a_class_never_labelled(coins, tmp_path):
     img, labels = coins
     clf = brushlab.PixelClassifier(n_trees=5, random_state=1, n_jobs=1)
     clf.fit(img, labels, class_names=["background", "coin", "dirt"])
-    _judge(clf.export_bioimageio(tmp_path / "three", sample_image=img[:64, :64]))
+    with pytest.raises(brushlab.errors.ClassifierError, match="pass a larger sample image"):
+        clf.export_bioimageio(tmp_path / "small", sample_image=img[:64, :64])  # halo 60 px
+    assert not (tmp_path / "small").exists()
+    _judge(clf.export_bioimageio(tmp_path / "three", sample_image=img[:128, :128]))
 
 
 def test_exported_3d_multichannel_zip(tmp_path):

@@ -71,13 +71,15 @@ def test_live_with_boosted_trees_equals_train_with_its_settings():
     session = make_session(blobs())
     scribble(session)
     rec = Recorder()
-    live = session.live(rec, LiveSettings(debounce_s=0.0, preview_trees=5, n_trees=5))
+    live = session.live(rec, LiveSettings(debounce_s=0.0, preview_trees=5, n_trees=8,
+                                          boosted_trees=5))
     live.set_view(0, VIEW)
     assert live.wait_idle(30)
     final = rec.updates[-1]
     assert final.final and final.error is None
     assert live.classifier.model == "boosted_trees" and live.classifier.n_trees == 5
     # few labels (under boosted_labels): the live model is Train's with n_trees=5
+    # (boosted_trees; the forest settings n_trees/preview_trees do not apply)
     session.classifier_params = {**session.classifier_params, "n_trees": 5}
     session.train()
     assert_array_equal(

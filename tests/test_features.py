@@ -8,7 +8,7 @@ from scipy import ndimage as ndi
 
 from brushlab._core.tiling import read_with_halo
 from brushlab.errors import FeatureError
-from brushlab.features import FeatureSet
+from brushlab.features import ILASTIK_SCALES, FeatureSet
 
 PAD = 80  # the reference filters a mirrored image and crops: the same boundary as tiles
 
@@ -162,25 +162,24 @@ def test_user_scales_and_readable_names():
 
 
 def test_default_preset_is_what_its_docstring_says():
-    """The docstring's figures (families, sigmas, channel counts) are checked, not its presence."""
+    """The docstring's figures (families, scales, channel counts) are checked, not its presence."""
     import re
 
-    default, full = FeatureSet.default(), FeatureSet.all()
-    assert set(default.names()) <= set(full.names())
+    default = FeatureSet.default()
     doc = " ".join((FeatureSet.default.__doc__ or "").split())
-    claim = re.search(r"(\w+) families at ([\d., ]+); smoothing also at (\d+(?:\.\d+)?)", doc)
+    claim = re.search(r"(\w+) families at its (\w+) scales, ([\d.]+) to ([\d.]+)", doc)
     assert claim, f"FeatureSet.default's docstring no longer states its scales: {doc!r}"
     words = {"six": 6, "five": 5, "seven": 7}
-    scales = [float(v) for v in claim.group(2).split(",")]
     selection = default.selection
     assert len(selection) == words[claim.group(1)]
-    for family, sigmas in selection.items():
-        extra = [float(claim.group(3))] if family == "gaussian_smoothing" else []
-        assert sorted(sigmas) == sorted(scales + extra), family
+    assert len(default.scales) == words[claim.group(2)]
+    assert (default.scales[0], default.scales[-1]) == (float(claim.group(3)), float(claim.group(4)))
+    assert default.scales == tuple(sorted(ILASTIK_SCALES))  # "ilastik's seven scales"
     channels = re.search(r"(\d+) channels in 2D", doc)
     assert channels and len(default.names(ndim=2)) == int(channels.group(1))
-    full_channels = re.search(r"full (\d+)-channel set", doc)
-    assert full_channels and len(full.names(ndim=2)) == int(full_channels.group(1))
+    before = re.search(r"the (\d+)-channel set", doc)
+    old = FeatureSet.all(scales=(0.3, 0.7, 1.0, 1.6, 3.5, 5.0))
+    assert before and len(old.names(ndim=2)) == int(before.group(1))
 
 
 @pytest.mark.parametrize(

@@ -232,6 +232,18 @@ def test_crf_rejects_an_image_of_another_shape():
         objects.crf_smooth(result, np.zeros((8, 9)))
     with pytest.raises(BrushlabError):
         objects.crf_smooth(xr.Dataset(), np.zeros((8, 8)))
+    with pytest.raises(BrushlabError, match="unary_weight must be > 0"):
+        objects.crf_smooth(result, np.zeros((8, 8)), unary_weight=0)
+
+
+def test_crf_unary_weight_lets_the_kernels_overrule_a_confident_speck():
+    image = np.zeros((32, 32), np.float32)
+    image[:, 16:] = 1
+    p = np.where(image > 0, 0.8, 0.2).astype(np.float32)
+    p[8:10, 4:6] = 0.99  # a confident speck on the dark side
+    speck = _result(p)
+    assert objects.crf_smooth(speck, image).segmentation.values[8, 4] == 2
+    assert objects.crf_smooth(speck, image, unary_weight=0.2).segmentation.values[8, 4] == 1
 
 
 def test_composable_pipeline_on_a_prediction(smooth_image):

@@ -14,7 +14,7 @@ from brushlab.session import LiveSettings, LiveUpdate
 from .test_session import PARAMS, blobs, make_session, scribble
 
 VIEW = (slice(8, 60), slice(10, 80))
-FAST = LiveSettings(debounce_s=0.0, preview_trees=4, n_trees=8, max_samples=256)
+FAST = LiveSettings(debounce_s=0.0, preview_trees=4, n_trees=8, max_samples=256, boosted_trees=8)
 
 
 class Recorder:
@@ -56,7 +56,7 @@ def test_stroke_gives_preview_then_full_resolution(session):
     assert {"train_s", "predict_s", "latency_s"} <= set(full.timings)
     clf = live.classifier
     # Boosted trees (the default model since issue 14): live trains the session's settings
-    # with n_trees iterations; the forest's warm-started 8-tree live model is tested in
+    # with boosted_trees iterations; the forest's warm-started 8-tree live model is tested in
     # test_boosted_compat.py.
     assert clf.model == "boosted_trees" and clf.n_trees == 8
     again = session.predict_region(0, VIEW, classifier=clf)

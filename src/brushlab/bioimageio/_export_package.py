@@ -39,10 +39,10 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _crop_center(frame: np.ndarray, dims: Sequence[str]) -> np.ndarray:
+def _crop_center(frame: np.ndarray, dims: Sequence[str], halo: Sequence[int]) -> np.ndarray:
     index = [slice(None)]
-    for d, n in zip(dims, frame.shape[1:]):
-        size = min(n, _TEST_SIZE[d])
+    for d, n, h in zip(dims, frame.shape[1:], halo):
+        size = min(n, max(_TEST_SIZE[d], 2 * h + 1))  # the model's smallest input at least
         start = (n - size) // 2
         index.append(slice(start, start + size))
     return frame[tuple(index)]
@@ -81,9 +81,17 @@ def export_bioimageio(
     dims = frames.spatial_dims
     model = classifier_to_onnx(clf, spacing=sp)
     halo = list(clf.features.halo(sp))
+    shape = [int(n) for n in np.asarray(frames.arrays[0]).shape[1:]]
+    if any(n < 2 * h + 1 for n, h in zip(shape, halo)):
+        need = " x ".join(str(2 * h + 1) for h in halo)
+        raise ClassifierError(
+            f"the sample image is {' x '.join(map(str, shape))} pixels but the exported model "
+            f"reads at least {need} (the features' halo is {halo} pixels): pass a larger "
+            "sample image (the test tensors are cut from its centre)"
+        )
     names = list(clf.class_names or [])
     n_ch = int(clf.n_channels or 1)
-    test_in = _crop_center(np.asarray(frames.arrays[0], dtype=np.float32), dims)[None]
+    test_in = _crop_center(np.asarray(frames.arrays[0], dtype=np.float32), dims, halo)[None]
     spacing_attr = dict(zip(dims, sp))
     crop_img = as_image(
         test_in[0] if n_ch > 1 else test_in[0, 0], dims=(["c"] if n_ch > 1 else []) + dims

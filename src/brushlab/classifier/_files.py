@@ -56,6 +56,7 @@ class ClassifierFiles:
                 "model": self.model,
                 "n_leaves": self.n_leaves,
                 "learning_rate": self.learning_rate,
+                "subsample": self.subsample,
                 "class_weight": self.class_weight,
                 "max_depth": self.max_depth,
                 "min_samples_leaf": self.min_samples_leaf,
@@ -116,6 +117,7 @@ class ClassifierFiles:
             params = dict(meta["params"])
             boosted = "boosted_trees" in meta
             params["model"] = "boosted_trees" if boosted else "random_forest"  # format 1: forests
+            params.setdefault("subsample", 1.0)  # files before subsampling: every tree saw all
             clf: Any = cls(  # type: ignore[call-arg]
                 FeatureSet.from_dict(meta["features"]),
                 n_trees=int(params.pop("n_trees")),

@@ -62,6 +62,8 @@ class PixelClassifier(ClassifierFiles, TilePrediction):
         Leaves per boosted tree.
     learning_rate : float, default 0.1
         Shrinkage of each boosted tree.
+    subsample : float, default 0.5
+        Share of the labelled pixels each boosted tree is fitted on.
     n_jobs : int, optional
         Threads for features, fitting and prediction (all cores when None; -1 all
         cores, -2 all but one...); more than 4 per core (at least 32) is refused.
@@ -98,6 +100,7 @@ class PixelClassifier(ClassifierFiles, TilePrediction):
         max_features: str | int | float | None = "sqrt",
         n_leaves: int = BOOSTED_DEFAULTS["n_leaves"],
         learning_rate: float = BOOSTED_DEFAULTS["learning_rate"],
+        subsample: float = BOOSTED_DEFAULTS["subsample"],
         n_jobs: int | None = None,
         tile_shape: Sequence[int] | None = None,
         device: str = "auto",
@@ -118,6 +121,8 @@ class PixelClassifier(ClassifierFiles, TilePrediction):
             )
         if class_weight not in (None, "balanced"):
             raise ClassifierError(f"class_weight must be None or 'balanced', not {class_weight!r}")
+        if not 0 < float(subsample) <= 1:
+            raise ClassifierError(f"subsample must be in (0, 1], got {subsample}")
         if device not in ("auto", "cpu", "gpu"):
             raise ClassifierError(f"device must be 'auto', 'cpu' or 'gpu', not {device!r}")
         self.n_trees = int(n_trees)
@@ -130,6 +135,7 @@ class PixelClassifier(ClassifierFiles, TilePrediction):
         )
         self.max_features = max_features
         self.n_leaves, self.learning_rate = int(n_leaves), float(learning_rate)
+        self.subsample = float(subsample)
         self.n_jobs = n_jobs
         self.tile_shape = tuple(tile_shape) if tile_shape is not None else None
         self.device = device
@@ -289,6 +295,7 @@ class PixelClassifier(ClassifierFiles, TilePrediction):
             class_weight=self.class_weight,
             max_depth=self.max_depth,
             min_samples_leaf=self.min_samples_leaf,
+            subsample=self.subsample,
             random_state=self.random_state,
             n_jobs=self._threads(),
         )

@@ -62,6 +62,7 @@ DEFAULTS: dict[str, Any] = {
     "n_leaves": 31,
     "learning_rate": 0.1,
     "min_samples_leaf": 20,
+    "subsample": 0.5,
 }
 
 
@@ -113,8 +114,13 @@ class BoostedTrees:
         Depth limit per tree (none when None).
     min_samples_leaf : int, default 20
         Fewest labelled pixels in a leaf.
+    subsample : float, default 0.5
+        Share of the labelled pixels each tree is fitted on, drawn anew per tree
+        (stochastic gradient boosting; 1 = all). Used only when that share still holds
+        ``n_leaves * min_samples_leaf`` pixels; with fewer labels every tree sees all.
     random_state : int, optional
-        Seed (training uses no random subsampling, so it rarely matters).
+        Seed of that subsampling: the same seed, data and labels give the same model,
+        whatever the thread count.
     n_jobs : int, optional
         Threads for fitting (all cores when None). Prediction uses ``predict_threads``.
     predict_threads : int, default 1
@@ -139,6 +145,7 @@ class BoostedTrees:
         class_weight: str | None = None,
         max_depth: int | None = None,
         min_samples_leaf: int = DEFAULTS["min_samples_leaf"],
+        subsample: float = DEFAULTS["subsample"],
         random_state: int | None = None,
         n_jobs: int | None = None,
         predict_threads: int = 1,
@@ -150,6 +157,9 @@ class BoostedTrees:
             )
         if class_weight not in (None, "balanced"):
             raise ClassifierError(f"class_weight must be None or 'balanced', not {class_weight!r}")
+        if not 0 < float(subsample) <= 1:
+            raise ClassifierError(f"subsample must be in (0, 1], got {subsample}")
+        self.subsample = float(subsample)
         self.n_trees, self.n_leaves = int(n_trees), int(n_leaves)
         self.learning_rate = float(learning_rate)
         self.class_weight = class_weight
@@ -173,6 +183,7 @@ class BoostedTrees:
             "class_weight": self.class_weight,
             "max_depth": self.max_depth,
             "min_samples_leaf": self.min_samples_leaf,
+            "subsample": self.subsample,
             "random_state": self.random_state,
         }
 
@@ -203,6 +214,10 @@ class BoostedTrees:
         # One thread up to 100k labelled pixels: LightGBM's OpenMP threads gain nothing on
         # so few rows and lose seconds when other jobs share the cores (benchmarks/README.md).
         threads = min(int(self.n_jobs or os.cpu_count() or 1), max(1, len(y) // 100_000))
+        # Subsample only where a subsample can still grow a whole tree: the first few
+        # scribbles (tens of pixels) train on all of them.
+        whole_tree = self.n_leaves * self.min_samples_leaf
+        fraction = self.subsample if len(y) * self.subsample >= whole_tree else 1.0
         params = {
             "objective": "binary" if binary else "multiclass",
             "num_class": 1 if binary else int(classes.size),
@@ -210,6 +225,9 @@ class BoostedTrees:
             "learning_rate": self.learning_rate,
             "max_depth": -1 if self.max_depth is None else int(self.max_depth),
             "min_data_in_leaf": self.min_samples_leaf,
+            # each tree on a random share of the labels (stochastic gradient boosting)
+            "bagging_fraction": fraction,
+            "bagging_freq": 1 if fraction < 1 else 0,
             "use_missing": False,  # features are finite; arrays store no missing branches
             "seed": 0 if self.random_state is None else int(self.random_state),
             "deterministic": True,
@@ -225,6 +243,7 @@ class BoostedTrees:
             lightgbm_version=lgb.__version__,
             classes_=[int(c) for c in classes],
             params=self.get_params(),
+            subsample_used=fraction,
         )
         self.classes_ = classes.astype(np.int64)
         self.arrays, self.meta = arrays, meta

@@ -63,7 +63,9 @@ def derive_outputs(probabilities: Any, outputs: Sequence[str] = OUTPUTS) -> dict
     if "segmentation" in outputs:
         out["segmentation"] = (np.argmax(p, axis=0) + 1).astype(np.min_scalar_type(k))
     if {"uncertainty", "confidence"} & set(outputs):
-        if k >= 2:
+        if k == 2:  # the common case, without a partition's copy and sort (live overlays)
+            p_max, p_second = np.maximum(p[0], p[1]), np.minimum(p[0], p[1])
+        elif k > 2:
             top2 = np.partition(p, k - 2, axis=0)[-2:]
             p_max, p_second = top2[1], top2[0]
         else:
