@@ -7,8 +7,10 @@ import time
 import numpy as np
 import pytest
 
+from tests.hidden_torch import REASON
+
 pytest.importorskip("ipycanvas")
-torch = pytest.importorskip("torch", reason="training networks needs brushlab[train] (torch)")
+torch = pytest.importorskip("torch", reason=REASON)
 
 import brushlab  # noqa: E402
 from brushlab.session import LiveSettings  # noqa: E402
