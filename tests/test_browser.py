@@ -81,6 +81,18 @@ class Server:
             self.proc.kill()
 
 
+def _lab_server(root: Path) -> Server:
+    """JupyterLab serving ``root``, with ``window.jupyterapp`` exposed to the page."""
+    port, token = _free_port(), secrets.token_hex(16)
+    return Server(
+        [str(BIN / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+         f"--IdentityProvider.token={token}", "--ServerApp.allow_root=True",
+         "--LabApp.expose_app_in_browser=True", f"--ServerApp.root_dir={root}",
+         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        root, port, token,
+    )
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     shutil.copy(NOTEBOOK, tmp_path / NOTEBOOK.name)
@@ -243,17 +255,10 @@ def _counts_of(page) -> list[int]:
 
 
 def test_quickstart_in_jupyterlab(browser, workdir: Path) -> None:
-    port, token = _free_port(), secrets.token_hex(16)
-    server = Server(
-        [str(BIN / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", "--ServerApp.allow_root=True",
-         "--LabApp.expose_app_in_browser=True", f"--ServerApp.root_dir={workdir}",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        workdir, port, token,
-    )
+    server = _lab_server(workdir)
     try:
         page = browser.new_page(viewport={"width": 1600, "height": 1200})
-        page.goto(f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK.name}?token={token}",
+        page.goto(f"http://127.0.0.1:{server.port}/lab/tree/{NOTEBOOK.name}?token={server.token}",
                   timeout=TIMEOUT_MS)
         _wait_for(page, "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
                         " && window.jupyterapp.shell.currentWidget.sessionContext")
@@ -367,17 +372,10 @@ def test_czi_annotated_with_whole_labels_at_1280_and_1600(browser, tmp_path: Pat
     nbformat.write(nb, tmp_path / "czi.ipynb")
     shots = Path(os.environ.get("BRUSHLAB_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
-    port, token = _free_port(), secrets.token_hex(16)
-    server = Server(
-        [str(BIN / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", "--ServerApp.allow_root=True",
-         "--LabApp.expose_app_in_browser=True", f"--ServerApp.root_dir={tmp_path}",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        tmp_path, port, token,
-    )
+    server = _lab_server(tmp_path)
     try:
         page = browser.new_page(viewport={"width": 1600, "height": 1200})
-        page.goto(f"http://127.0.0.1:{port}/lab/tree/czi.ipynb?token={token}",
+        page.goto(f"http://127.0.0.1:{server.port}/lab/tree/czi.ipynb?token={server.token}",
                   timeout=TIMEOUT_MS)
         _wait_for(page, """() => {
             const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
@@ -467,17 +465,6 @@ _TOGGLE_JS = """
 (name) => Array.from(document.querySelectorAll('.widget-toggle-button'))
         .some(b => b.textContent.trim() === name && b.classList.contains('mod-active'))
 """
-
-
-def _lab_server(root: Path) -> Server:
-    port, token = _free_port(), secrets.token_hex(16)
-    return Server(
-        [str(BIN / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", "--ServerApp.allow_root=True",
-         "--LabApp.expose_app_in_browser=True", f"--ServerApp.root_dir={root}",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        root, port, token,
-    )
 
 
 def _run_cell(page, index: int) -> None:
