@@ -2,7 +2,8 @@
 #   make demo              install into .venv and open the quickstart notebook in JupyterLab
 #   make demo HEADLESS=1   run the quickstart pipeline without a browser (writes demo_output/)
 #   make test              install and run every check: ruff, mypy, import contracts, the
-#                          unit and browser tests, and every notebook (nbmake)
+#                          unit and browser tests (also with torch hidden), and every
+#                          notebook (nbmake)
 #   make test-min          the core tests against the declared minimum versions (.venv-min)
 PYTHON ?= python3
 VENV   := .venv
@@ -10,7 +11,7 @@ BIN    := $(VENV)/bin
 HEADLESS ?=
 PORT ?= 8888
 
-.PHONY: test test-min demo lint typecheck imports unit notebooks bench clean
+.PHONY: test test-min demo lint typecheck imports unit unit-notorch notebooks bench clean
 
 # Real data (read-only) for the accuracy tests and notebooks, when ../shared/data exists.
 # Absolute: nbmake runs each notebook's kernel inside notebooks/.
@@ -47,11 +48,22 @@ imports: $(VENV)/.installed-test
 unit: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
 
+# The tests that touch brushlab.network again, as on an install without brushlab[train]:
+# BRUSHLAB_HIDE_TORCH=1 makes `import torch` fail (tests/hidden_torch.py). Tests that train
+# skip, naming pip install "brushlab[train]"; saved networks (ONNX inference, projects,
+# brushlab predict/info, Model Zoo export) and the errors of training without torch must
+# pass. No `|| true`: any failure, or pytest's exit code 5 (no test ran), fails make.
+NOTORCH_TESTS := tests/test_network*.py tests/test_architecture.py tests/test_cli.py \
+	tests/test_session.py tests/test_project.py tests/test_models_registry.py \
+	tests/test_widgets.py tests/test_doctests.py
+unit-notorch: $(VENV)/.installed-test
+	BRUSHLAB_HIDE_TORCH=1 $(BIN)/python -m pytest -q -rs -p no:cacheprovider $(NOTORCH_TESTS)
+
 # Every notebook, top to bottom, headless (painting cells have a headless equivalent).
 notebooks: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q -p no:cacheprovider --nbmake --nbmake-timeout=300 notebooks/*.ipynb
 
-test: lint typecheck imports unit notebooks
+test: lint typecheck imports unit unit-notorch notebooks
 
 # The floors are true: every core dependency pinned to its ">=" version in pyproject.toml
 # (.ci/min_constraints.py), binary wheels only, then the core tests (marker "core",

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+# First: with BRUSHLAB_HIDE_TORCH=1 this hides torch before anything else is imported.
+from tests.hidden_torch import torch_hidden_requested  # isort: skip
+
 import os
 
 import numpy as np
@@ -50,6 +53,12 @@ def pytest_ignore_collect(collection_path, config):
         return None
     if collection_path.suffix == ".py" and collection_path.name.startswith("test_"):
         return collection_path.name not in CORE_TEST_FILES
+    return None
+
+
+def pytest_report_header(config):
+    if torch_hidden_requested():
+        return "torch: hidden (BRUSHLAB_HIDE_TORCH=1): tests run as without brushlab[train]"
     return None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -19,6 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.hidden_torch import needs_torch
 
 CHROMIUM = "/usr/bin/chromium"
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01_quickstart.ipynb"
@@ -76,6 +79,18 @@ class Server:
             self.proc.wait(20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+def _lab_server(root: Path) -> Server:
+    """JupyterLab serving ``root``, with ``window.jupyterapp`` exposed to the page."""
+    port, token = _free_port(), secrets.token_hex(16)
+    return Server(
+        [str(BIN / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+         f"--IdentityProvider.token={token}", "--ServerApp.allow_root=True",
+         "--LabApp.expose_app_in_browser=True", f"--ServerApp.root_dir={root}",
+         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        root, port, token,
+    )
 
 
 @pytest.fixture
@@ -240,17 +255,10 @@ def _counts_of(page) -> list[int]:
 
 
 def test_quickstart_in_jupyterlab(browser, workdir: Path) -> None:
-    port, token = _free_port(), secrets.token_hex(16)
-    server = Server(
-        [str(BIN / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", "--ServerApp.allow_root=True",
-         "--LabApp.expose_app_in_browser=True", f"--ServerApp.root_dir={workdir}",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        workdir, port, token,
-    )
+    server = _lab_server(workdir)
     try:
         page = browser.new_page(viewport={"width": 1600, "height": 1200})
-        page.goto(f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK.name}?token={token}",
+        page.goto(f"http://127.0.0.1:{server.port}/lab/tree/{NOTEBOOK.name}?token={server.token}",
                   timeout=TIMEOUT_MS)
         _wait_for(page, "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
                         " && window.jupyterapp.shell.currentWidget.sessionContext")
@@ -364,17 +372,10 @@ def test_czi_annotated_with_whole_labels_at_1280_and_1600(browser, tmp_path: Pat
     nbformat.write(nb, tmp_path / "czi.ipynb")
     shots = Path(os.environ.get("BRUSHLAB_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
-    port, token = _free_port(), secrets.token_hex(16)
-    server = Server(
-        [str(BIN / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", "--ServerApp.allow_root=True",
-         "--LabApp.expose_app_in_browser=True", f"--ServerApp.root_dir={tmp_path}",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        tmp_path, port, token,
-    )
+    server = _lab_server(tmp_path)
     try:
         page = browser.new_page(viewport={"width": 1600, "height": 1200})
-        page.goto(f"http://127.0.0.1:{port}/lab/tree/czi.ipynb?token={token}",
+        page.goto(f"http://127.0.0.1:{server.port}/lab/tree/czi.ipynb?token={server.token}",
                   timeout=TIMEOUT_MS)
         _wait_for(page, """() => {
             const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
@@ -417,5 +418,155 @@ def test_czi_annotated_with_whole_labels_at_1280_and_1600(browser, tmp_path: Pat
         page.keyboard.press("Control+z")  # undo the cell stroke: the model is stale now
         _wait_for(page, f"() => ({_STATUS_JS})().includes(\"'cell' has no labels yet\")")
         _widget_text_ok(page, shots, "undone")
+    finally:
+        server.stop()
+
+
+# -- the Network tab: paint, train a tiny U-Net, overlay it, save and reopen it (issue 15) ----
+
+_NETWORK_NOTEBOOK = """\
+import numpy as np
+from skimage import data
+
+import brushlab
+
+image = data.coins()[:192, :192].astype(np.float32)  # six coins on a dark background
+features = brushlab.FeatureSet({"gaussian_smoothing": [1.0, 3.5],
+                                "difference_of_gaussians": [2.0]})
+annotator = brushlab.annotate(image, classes=["background", "coin"], features=features,
+                              classifier_params={"n_trees": 10}, live=False)
+annotator
+"""
+
+# Run by the test once the network is trained: the project round trip, checked in the kernel.
+_ROUND_TRIP_CELL = """\
+from brushlab.session._network import predict_network
+
+session = annotator.session
+shown = predict_network(session, 0).probabilities.values  # what the Network overlay draws
+path = session.save("network.brushlab-project")
+with brushlab.open_project(path, precompute=False) as reopened:
+    again = reopened.network.predict(reopened.images[0]).probabilities.values
+    cached = predict_network(reopened, 0).probabilities.values
+net, panel = session.network, annotator.network_panel
+print("ROUND" + "TRIP", np.array_equal(again, shown), np.array_equal(cached, shown),
+      panel.minutes.value, net.arch.depth, net.arch.base_channels,
+      annotator.view.result.attrs.get("source"), net.training["train_seconds"])
+"""
+
+_NETWORK_STATUS_JS = """
+() => Array.from(document.querySelectorAll('.brushlab-network-status'))
+        .map(e => e.textContent).join('')
+"""
+
+
+# Whether the Overlay toggle of the Network tab shows ``name`` as chosen.
+_TOGGLE_JS = """
+(name) => Array.from(document.querySelectorAll('.widget-toggle-button'))
+        .some(b => b.textContent.trim() === name && b.classList.contains('mod-active'))
+"""
+
+
+def _run_cell(page, index: int) -> None:
+    """Run one cell of the open notebook (as Shift+Enter would, without moving on)."""
+    page.evaluate(f"""() => {{
+        const nb = window.jupyterapp.shell.currentWidget;
+        nb.content.activeCellIndex = {index};
+        nb.content.scrollToItem({index});
+        return window.jupyterapp.commands.execute('notebook:run-cell');
+    }}""")
+
+
+@needs_torch
+def test_network_tab_trains_overlays_and_saves_in_jupyterlab(browser, tmp_path: Path) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(_NETWORK_NOTEBOOK),
+                nbformat.v4.new_code_cell(_ROUND_TRIP_CELL)]
+    nb.metadata["kernelspec"] = json.loads(NOTEBOOK.read_text())["metadata"]["kernelspec"]
+    nbformat.write(nb, tmp_path / "network.ipynb")
+    shots = Path(os.environ.get("BRUSHLAB_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    server = _lab_server(tmp_path)
+    try:
+        page = browser.new_page(viewport={"width": 1600, "height": 1200})
+        page.goto(f"http://127.0.0.1:{server.port}/lab/tree/network.ipynb?token={server.token}",
+                  timeout=TIMEOUT_MS)
+        _wait_for(page, """() => {
+            const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+            const ctx = w && w.sessionContext;
+            return ctx && ctx.isReady && ctx.session && ctx.session.kernel
+                   && ctx.session.kernel.status === 'idle';
+        }""")
+        _run_cell(page, 0)  # only the annotator: the round trip runs once a network exists
+        _wait_for(page, f"() => ({_CANVAS_JS})().length >= 1")
+        _wait_for(page, f"() => ({_OPAQUE_JS})() > 100000")
+        _wait_for(page, f"() => ({_STATUS_JS})().startsWith('nothing is labelled yet')")
+
+        # paint both classes with the mouse: between the coin rows, and across two coins
+        box = _canvas_box(page)
+        _choose_class(page, "background")
+        _drag(page, box, [(0.05, 0.45), (0.50, 0.44), (0.95, 0.46)])
+        _choose_class(page, "coin")
+        _drag(page, box, [(0.43, 0.27), (0.50, 0.25), (0.57, 0.28)])
+        _drag(page, box, [(0.12, 0.66), (0.20, 0.64), (0.27, 0.67)])
+        _wait_for(page, f"""() => {{
+            const c = ({_COUNTS_JS})();
+            return c.length === 2 && c[0] > 0 && c[1] > 0;
+        }}""")
+        # the forest first: its overlay is what the network's must differ from
+        page.get_by_role("button", name=re.compile(r"Train$")).click()  # name: icon + Train
+        _wait_for(page, f"() => ({_STATUS_JS})().startsWith('trained ')")
+        page.wait_for_timeout(800)
+        page.evaluate(_SNAPSHOT_JS)
+        page.screenshot(path=str(shots / "network-forest.png"))
+
+        # the Network tab: the shortest budget (typed into the slider's readout), the small net
+        page.locator(".brushlab-tabs .lm-TabBar-tab", has_text="Network").click()
+        minutes = page.locator(".widget-hslider", has_text="Minutes").locator(".widget-readout")
+        minutes.click()
+        page.keyboard.press("Control+A")
+        page.keyboard.type("0.25")
+        page.keyboard.press("Enter")
+        page.locator("select").filter(has=page.locator("option:text-is('small (3 levels x 8)')")
+                                      ).select_option(label="small (3 levels x 8)")
+        _wait_for(page, f"() => ({_NETWORK_STATUS_JS})() === 'not trained'")
+        page.get_by_role("button", name="Train network").click()
+        _wait_for(page, f"() => ({_NETWORK_STATUS_JS})() !== 'not trained'")
+        _wait_for(page, f"""() => {{
+            const s = ({_NETWORK_STATUS_JS})();
+            return s.startsWith('trained:') || s.includes('failed') || s.includes('pip install');
+        }}""")
+        status = page.evaluate(_NETWORK_STATUS_JS)
+        assert status.startswith("trained:"), status
+        page.screenshot(path=str(shots / "network-trained.png"), full_page=True)
+
+        # the overlay switched to the network's prediction: pixels change on the canvas
+        network = page.get_by_role("button", name="network", exact=True)
+        network.click()
+        _wait_for(page, f"() => ({_CHANGED_JS})([]) > 2000")
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(shots / "network-overlay.png"), full_page=True)
+
+        # Train (the forest, on a worker thread) takes the overlay back: the toggle follows,
+        # so clicking "network" brings the network's overlay back
+        page.evaluate(_SNAPSHOT_JS)
+        page.get_by_role("button", name=re.compile(r"Train$")).click()
+        _wait_for(page, _TOGGLE_JS, "forest")
+        _wait_for(page, f"() => ({_CHANGED_JS})([]) > 2000")
+        page.evaluate(_SNAPSHOT_JS)
+        network.click()
+        _wait_for(page, _TOGGLE_JS, "network")
+        _wait_for(page, f"() => ({_CHANGED_JS})([]) > 2000")
+
+        # save the project and reopen it in the kernel: the same network, the same pixels
+        _run_cell(page, 1)
+        out = page.locator(".jp-OutputArea-output", has_text="ROUNDTRIP")
+        out.wait_for(timeout=TIMEOUT_MS)
+        words = out.inner_text().split()
+        assert words[:3] == ["ROUNDTRIP", "True", "True"], words
+        assert words[3:7] == ["0.25", "3", "8", "model"], words  # what the browser set
+        assert float(words[7]) < 60, words
     finally:
         server.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +13,7 @@ from brushlab.errors import ModelFileError
 from brushlab.network import NetworkClassifier, load_network, plan_architecture
 from brushlab.network._calibrate import calibrate, macro_f1
 from brushlab.network._forest_input import fold_groups, frame_image, out_of_fold
-
-torch = pytest.importorskip("torch", reason="training networks needs brushlab[train] (torch)")
+from tests.hidden_torch import REASON, needs_torch
 
 SMALL = {"depth": 2, "base_channels": 4, "max_steps": 15, "patch_size": (32, 32),
          "random_state": 0, "n_jobs": 1}
@@ -37,6 +37,7 @@ def _data(shape: tuple[int, ...] = (64, 80), seed: int = 0) -> tuple[np.ndarray,
 
 @pytest.fixture(scope="module")
 def trained() -> NetworkClassifier:
+    pytest.importorskip("torch", reason=REASON)
     image, labels = _data()
     net = NetworkClassifier(forest=_forest(), calibrate_bias=True, **SMALL)
     return net.fit(image, labels, class_names=["a", "b"])
@@ -91,10 +92,11 @@ def test_save_load_round_trip_without_torch_objects(trained: NetworkClassifier, 
         load_network(trained.forest.save(tmp_path / "forest.brushlab"))
 
 
-def test_load_rejects_a_tampered_file(trained: NetworkClassifier, tmp_path) -> None:
+def test_load_rejects_a_tampered_file(tmp_path) -> None:
     from brushlab.classifier.modelfile import read_model_file, write_model_file
 
-    arrays, meta = read_model_file(trained.save(tmp_path / "net.brushlab"))
+    # a network trained by tests/data/make_network_files.py: no torch needed here
+    arrays, meta = read_model_file(Path(__file__).parent / "data" / "network_format1.brushlab")
     bad = dict(meta, normalisation={"mean": [0.0], "std": [0.0]})
     with pytest.raises(ModelFileError, match="non-positive"):
         load_network(write_model_file(tmp_path / "a.brushlab", arrays, bad))
@@ -106,6 +108,7 @@ def test_load_rejects_a_tampered_file(trained: NetworkClassifier, tmp_path) -> N
         load_network(write_model_file(tmp_path / "c.brushlab", no_forest, meta))
 
 
+@needs_torch
 def test_same_seed_same_network() -> None:
     image, labels = _data()
     a = NetworkClassifier(forest=None, **SMALL).fit(image, labels)
@@ -114,6 +117,7 @@ def test_same_seed_same_network() -> None:
                                b.predict(image).probabilities.values, atol=1e-6)
 
 
+@needs_torch
 def test_several_sizes_multichannel_three_classes() -> None:
     rng = np.random.default_rng(0)
     images, labels = [], []
@@ -136,6 +140,7 @@ def test_several_sizes_multichannel_three_classes() -> None:
                                whole, atol=1e-5)
 
 
+@needs_torch
 def test_3d_anisotropic_no_pooling_along_z_and_tiling() -> None:
     arch = plan_architecture(ndim=3, in_channels=1, n_classes=2, depth=3, base_channels=4,
                              spacing=(4.0, 1.0, 1.0))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
-
 import numpy as np
 import pytest
 
@@ -14,6 +12,7 @@ from brushlab.errors import (
     TrainingError,
 )
 from brushlab.network import NetworkClassifier
+from tests.hidden_torch import block_torch_imports, needs_torch
 
 SMALL = {"depth": 2, "base_channels": 4, "max_steps": 6, "patch_size": (32, 32),
          "random_state": 0, "n_jobs": 1, "forest": None}
@@ -30,14 +29,7 @@ def _data(shape: tuple[int, int] = (64, 80)) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_without_torch_fit_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_import = builtins.__import__
-
-    def no_torch(name: str, *args: object, **kwargs: object) -> object:
-        if name == "torch" or name.startswith("torch."):
-            raise ImportError("No module named 'torch'")
-        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(builtins, "__import__", no_torch)
+    block_torch_imports(monkeypatch)
     image, labels = _data()
     net = NetworkClassifier(**SMALL)
     with pytest.raises(MissingDependencyError, match=r'pip install "brushlab\[train\]"'):
@@ -47,13 +39,7 @@ def test_without_torch_fit_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> N
         net.predict(image)
 
 
-torch_needed = pytest.mark.skipif(
-    __import__("importlib").util.find_spec("torch") is None,
-    reason="training networks needs brushlab[train] (torch)",
-)
-
-
-@torch_needed
+@needs_torch
 def test_one_class_only() -> None:
     image, labels = _data()
     labels[labels == 2] = 0
@@ -63,7 +49,7 @@ def test_one_class_only() -> None:
         NetworkClassifier(**SMALL).fit(image, np.zeros_like(labels))
 
 
-@torch_needed
+@needs_torch
 def test_too_few_labels_for_a_validation_split() -> None:
     image, _ = _data()
     labels = np.zeros(image.shape, np.uint8)
@@ -76,7 +62,7 @@ def test_too_few_labels_for_a_validation_split() -> None:
     assert net.training["history"] == [] and net.calibration["bias"] == [0.0, 0.0]
 
 
-@torch_needed
+@needs_torch
 def test_images_smaller_than_the_field_of_view() -> None:
     image, labels = _data((24, 24))
     with pytest.raises(ClassifierError, match="field of view.*depth="):
@@ -88,7 +74,7 @@ def test_images_smaller_than_the_field_of_view() -> None:
                                whole, atol=1e-5)
 
 
-@torch_needed
+@needs_torch
 def test_out_of_memory_halves_the_batch_then_gives_up_clearly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -121,7 +107,7 @@ def test_out_of_memory_halves_the_batch_then_gives_up_clearly(
     np.testing.assert_array_equal(net.predict(image).probabilities.values, before)
 
 
-@torch_needed
+@needs_torch
 def test_cuda_out_of_memory_moves_training_to_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 

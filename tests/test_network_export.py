@@ -7,8 +7,9 @@ import pytest
 
 import brushlab
 from brushlab.network import NetworkClassifier
+from tests.hidden_torch import REASON
 
-torch = pytest.importorskip("torch", reason="training networks needs brushlab[train] (torch)")
+torch = pytest.importorskip("torch", reason=REASON)
 pytest.importorskip("bioimageio.spec", reason="exporting needs bioimageio.spec")
 
 

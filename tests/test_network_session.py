@@ -8,8 +8,9 @@ import pytest
 import brushlab
 from brushlab import models
 from brushlab.network import NetworkClassifier, load_network
+from tests.hidden_torch import REASON
 
-torch = pytest.importorskip("torch", reason="training networks needs brushlab[train] (torch)")
+torch = pytest.importorskip("torch", reason=REASON)
 
 FEATURES = brushlab.FeatureSet({"gaussian_smoothing": [1.0], "laplacian_of_gaussian": [1.0]})
 SMALL = {"depth": 2, "base_channels": 4, "max_steps": 8, "patch_size": (32, 32), "n_jobs": 1}

@@ -7,8 +7,10 @@ import time
 import numpy as np
 import pytest
 
+from tests.hidden_torch import REASON
+
 pytest.importorskip("ipycanvas")
-torch = pytest.importorskip("torch", reason="training networks needs brushlab[train] (torch)")
+torch = pytest.importorskip("torch", reason=REASON)
 
 import brushlab  # noqa: E402
 from brushlab.session import LiveSettings  # noqa: E402
@@ -73,3 +75,36 @@ def test_cancel_keeps_the_best_so_far_and_errors_are_reported(ann) -> None:  # t
     assert training.wait(120)
     assert training.error is not None and "field of view" in training.error
     assert ann.session.network is before  # the failed training lost nothing
+
+
+def test_the_overlay_toggle_follows_the_canvas_and_retraining_redraws_it(ann) -> None:  # type: ignore[no-untyped-def]
+    from brushlab.session._network import predict_network
+
+    panel, training = ann.network_panel, ann.network_panel.training
+    drawn: list[object] = []
+    draw = panel.draw
+    panel.draw = lambda redraw: (drawn.append(redraw), draw(redraw))
+    assert training.start(minutes=1, max_steps=4, **SMALL) and training.wait(120)
+    ann.train()
+    panel.overlay.value = "network"
+    old = ann.view.result.probabilities.values.copy()
+    # retrained while its overlay shows: the new network's prediction is drawn
+    drawn.clear()
+    assert training.start(minutes=1, max_steps=4, random_state=1, **SMALL)
+    assert training.wait(120) and training.error is None, training.error
+    new = ann.view.result.probabilities.values
+    np.testing.assert_array_equal(new, predict_network(ann.session, 0).probabilities.values)
+    assert not np.array_equal(new, old) and drawn
+    # Train puts the forest's overlay back: the toggle says so, and "network" works again
+    ann.train()
+    assert ann.view.result.attrs.get("source") != "model" and panel.overlay.value == "forest"
+    panel.overlay.value = "network"
+    assert ann.view.result.attrs.get("source") == "model"
+
+
+def test_after_a_failed_training_train_is_enabled_again(ann) -> None:  # type: ignore[no-untyped-def]
+    panel = ann.network_panel
+    assert panel.training.start(minutes=1, max_steps=2, **dict(SMALL, depth=6))  # too deep
+    assert panel.training.wait(120)
+    assert "field of view" in panel.status.value
+    assert not panel.train_button.disabled and panel.cancel_button.disabled

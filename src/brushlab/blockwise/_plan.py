@@ -25,7 +25,6 @@ from brushlab.classifier import (
     PixelClassifier,
     classifier_bytes,
     classifier_fingerprint,
-    load_classifier,
     per_plane,
     plane_halo,
     plane_tile,
@@ -76,14 +75,9 @@ def checked_classifier(classifier: Any) -> PixelClassifier:
     n_channels)`` and ``model_bytes`` (as :class:`brushlab.network.NetworkClassifier`).
     """
     if isinstance(classifier, (str, os.PathLike)):
-        from brushlab.classifier.modelfile import read_model_file
+        from brushlab.network import load_model_file
 
-        if read_model_file(classifier)[1].get("kind") == "network-classifier":
-            from brushlab.network import load_network
-
-            classifier = load_network(classifier)
-        else:
-            classifier = load_classifier(classifier)
+        classifier = load_model_file(classifier)
     tiled = all(hasattr(classifier, a) for a in ("predict_tile", "halo", "fingerprint"))
     if not isinstance(classifier, PixelClassifier) and not tiled:
         raise ClassifierError(f"classifier must be a brushlab.PixelClassifier, a "

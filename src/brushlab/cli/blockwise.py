@@ -68,15 +68,15 @@ def options_given(args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     """Run ``brushlab predict --blockwise``; return the exit code (0, 1, 2 usage, 130)."""
     from brushlab.blockwise import BlockwiseEstimate, predict_blockwise
-    from brushlab.classifier import load_classifier
     from brushlab.io.ome_zarr import output_status
+    from brushlab.network import load_model_file
 
     if len(args.inputs) != 1:
         args.parser.error(f"--blockwise predicts one INPUT into one OME-Zarr, got "
                           f"{len(args.inputs)}; run one command per input")
     if args.format not in (None, "zarr"):
         args.parser.error("--blockwise writes OME-Zarr; leave out --format")
-    clf = load_classifier(args.model)
+    clf = load_model_file(args.model)
     say: Callable[..., None] = (lambda *a: None) if args.quiet else print
     out = Path(args.output)
     tile = (args.tile,) * (clf.spatial_ndim or 2) if args.tile else None

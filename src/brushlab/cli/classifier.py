@@ -20,7 +20,7 @@ import numpy as np
 import xarray as xr
 
 from brushlab._core.atomic import remove_stale_temps
-from brushlab.classifier import OUTPUTS, PixelClassifier, load_classifier
+from brushlab.classifier import OUTPUTS, PixelClassifier
 from brushlab.cli import blockwise
 from brushlab.cli._common import (
     EXIT_OK,
@@ -34,6 +34,7 @@ from brushlab.cli._common import (
 )
 from brushlab.errors import ImageError
 from brushlab.io import check_labels, imread, write_image
+from brushlab.network import NetworkClassifier, load_model_file
 
 __all__ = ["add_parser", "run"]
 
@@ -92,7 +93,8 @@ def add_parser(subparsers: Any) -> None:
     predict = subparsers.add_parser("predict", help="predict images with a trained model",
                                     epilog=_PREDICT_EPILOG,
                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    predict.add_argument("model", metavar="MODEL")
+    predict.add_argument("model", metavar="MODEL",
+                         help="model file of brushlab train or brushlab train-network")
     predict.add_argument("inputs", nargs="+", metavar="INPUT")
     predict.add_argument("-o", "--output", required=True, metavar="OUTDIR",
                          help="folder for the results (created if needed); with --blockwise, "
@@ -209,7 +211,7 @@ def _predict(args: argparse.Namespace) -> int:
         args.parser.error(f"several inputs share the name {clashes[0]!r}, so their outputs "
                           "would overwrite each other; predict them into separate --output "
                           "folders")
-    clf = load_classifier(args.model)
+    clf = load_model_file(args.model)  # a pixel classifier or a network
     classes = list(clf.class_names or [])
     if args.format == "png" and clf.spatial_ndim != 2:
         raise ImageError(f"PNG holds 2D images only but {args.model} predicts "
@@ -240,7 +242,7 @@ def _predict(args: argparse.Namespace) -> int:
     return batch_exit(failed, len(args.inputs), done + skipped)
 
 
-def _predict_one(clf: PixelClassifier, source: str, todo: list[Target],
+def _predict_one(clf: PixelClassifier | NetworkClassifier, source: str, todo: list[Target],
                  args: argparse.Namespace, label: str) -> None:
     from tqdm import tqdm
 
@@ -269,9 +271,12 @@ def _predict_one(clf: PixelClassifier, source: str, todo: list[Target],
 
 
 def _info(args: argparse.Namespace) -> int:
-    clf = load_classifier(args.model)
+    clf = load_model_file(args.model)
+    if isinstance(clf, NetworkClassifier):
+        return _network_info(clf, args)
     info: dict[str, Any] = {
         "model": args.model,
+        "kind": "pixel-classifier",
         "classes": list(clf.class_names or []),
         "features": clf.features.selection,
         "n_features": len(clf.feature_names),
@@ -301,5 +306,44 @@ def _info(args: argparse.Namespace) -> int:
         print(f"training: {training.get('n_images', '?')} image(s), "
               f"{training.get('fit_seconds', '?')} s, {training.get('date', '?')}")
         for name, count in counts.items():
+            print(f"  {name}: {count:,} labelled pixels")
+    return EXIT_OK
+
+
+def _network_info(net: NetworkClassifier, args: argparse.Namespace) -> int:
+    arch = net.arch
+    assert arch is not None  # loaded networks are trained
+    forest = net.forest
+    info: dict[str, Any] = {
+        "model": args.model,
+        "kind": "network-classifier",
+        "classes": list(net.class_names or []),
+        "architecture": {"depth": arch.depth, "base_channels": arch.base_channels,
+                         "pools": [list(p) for p in arch.pools], "halo": list(arch.halo)},
+        "forest_features": forest.features.selection if forest is not None else None,
+        "n_channels": net.n_channels,
+        "spatial_ndim": net.spatial_ndim,
+        "training": net.training,
+    }
+    if args.json:
+        print(json.dumps(info, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    training = info["training"]
+    best = training.get("best_val_f1")
+    print(f"model:    {info['model']} (a network)")
+    print("classes:  " + ", ".join(f"{k} {name}" for k, name in enumerate(info["classes"], 1)))
+    print(f"network:  U-Net, {arch.depth} levels, {arch.base_channels} feature maps at the "
+          f"finest, halo {tuple(arch.halo)} px")
+    reads = "the image" + (" and a forest's probabilities" if forest is not None else "")
+    print(f"input:    {info['n_channels']} channel(s), {info['spatial_ndim']}D images; reads "
+          f"{reads}")
+    if forest is not None:
+        for family, scales in forest.features.selection.items():
+            print(f"  {family}: sigma {', '.join(f'{s:g}' for s in scales)}")
+    if training:
+        print(f"training: {training.get('steps', '?')} steps ({training.get('stopped', '?')}), "
+              f"validation F1 {'-' if best is None else f'{best:.3f}'}, "
+              f"{training.get('fit_seconds', '?')} s, {training.get('date', '?')}")
+        for name, count in training.get("labelled_pixels", {}).items():
             print(f"  {name}: {count:,} labelled pixels")
     return EXIT_OK

@@ -28,8 +28,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "train-network",
         help="train a U-Net (optionally fed by a forest) from images and sparse labels",
         description="Needs PyTorch: pip install \"brushlab[train]\". The model file it "
-                    "writes predicts with onnxruntime only "
-                    "(brushlab.network.load_network(MODEL).predict(image)).")
+                    "writes predicts with onnxruntime only: brushlab predict MODEL IMAGE "
+                    "-o OUTDIR, or brushlab.network.load_network(MODEL).predict(image).")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--labels", nargs="+", required=True, metavar="LABELS",
                    help="one labels image per IMAGE: 0 unlabelled, 1..K classes")
@@ -59,8 +59,9 @@ def run(args: argparse.Namespace) -> int:
 
     from brushlab.errors import LabelError
     from brushlab.io import imread
-    from brushlab.network._classifier import NetworkClassifier
+    from brushlab.network._classifier import NetworkClassifier, require_torch
 
+    require_torch()  # before reading any image: say at once how to install it
     if len(args.labels) != len(args.images):
         raise LabelError(f"got {len(args.images)} image(s) but {len(args.labels)} labels "
                          "file(s): pass one --labels file per image, in the same order")

@@ -103,7 +103,7 @@ def load(name: str, *, folder: str | os.PathLike[str] | None = None) -> PixelCla
         If there is no such model, or it is a bioimageio package (load those with
         :mod:`brushlab.bioimageio` from ``describe(name)["path"]``).
     """
-    from brushlab.classifier import PixelClassifier
+    from brushlab.network import load_model_file
 
     path = _entry(name, _root(folder))
     if path.suffix != ".brushlab":
@@ -111,11 +111,8 @@ def load(name: str, *, folder: str | os.PathLike[str] | None = None) -> PixelCla
             f"model {name!r} is a BioImage Model Zoo package, not a pixel classifier: run it "
             f"with brushlab.bioimageio (its path is {path})"
         )
-    if _model_metadata(path).get("kind") == "network-classifier":
-        from brushlab.network import load_network
-
-        return load_network(path)  # type: ignore[return-value]
-    return PixelClassifier.load(path)
+    _model_metadata(path)  # an unreadable file is a RegistryError, as in list()
+    return load_model_file(path)  # type: ignore[return-value]  # or a NetworkClassifier
 
 
 def import_(

@@ -36,8 +36,9 @@ def train_network(
 ) -> NetworkClassifier:
     """Train a network on the session's labels; see :meth:`Session.train_network`."""
     from brushlab.classifier import PixelClassifier
-    from brushlab.network import NetworkClassifier
+    from brushlab.network import NetworkClassifier, require_torch
 
+    require_torch()  # before gathering the labels: say at once how to install it
     indices = (range(len(session.images)) if images is None
                else [session.image_index(i) for i in images])
     picked = [(session.images[i], np.array(session.labels(i))) for i in indices]

@@ -29,23 +29,38 @@ class NetworkTraining:
         The viewer whose session holds the labels and whose overlay shows results.
     on_update : callable, optional
         Called (from the worker thread) after each validation and when training ends.
+    on_overlay : callable, optional
+        Called (from the worker thread) when a new network replaced the network overlay
+        it retrained under: the canvas must redraw it.
     """
 
     def __init__(self, view: AnnotationView,
-                 on_update: Callable[[NetworkTraining], None] | None = None) -> None:
-        self.view, self.on_update = view, on_update
+                 on_update: Callable[[NetworkTraining], None] | None = None,
+                 on_overlay: Callable[[], None] | None = None) -> None:
+        self.view, self.on_update, self.on_overlay = view, on_update, on_overlay
         self.history: list[dict[str, Any]] = []
         self.status = "not trained"
         self.error: str | None = None
         self.fraction = 0.0
-        self.source = "forest"
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
+        self._active = False
 
     @property
     def running(self) -> bool:
-        """Whether a training runs now."""
-        return self._thread is not None and self._thread.is_alive()
+        """Whether a training runs now (False already in the update that reports its end)."""
+        return self._active
+
+    @property
+    def source(self) -> str:
+        """What the overlay shows now: ``"network"`` (a network's prediction) or ``"forest"``.
+
+        Read from the view, so it stays true when Train, Live or a plane change replace
+        the network's overlay with the forest's.
+        """
+        result = self.view.result
+        return "network" if result is not None and result.attrs.get("source") == "model" \
+            else "forest"
 
     def start(self, *, minutes: float = 2.0, depth: int = 4, base_channels: int = 16,
               forest: bool = True, **params: Any) -> bool:
@@ -58,6 +73,7 @@ class NetworkTraining:
         self.status = "training..."
         kwargs = dict(minutes=minutes, depth=depth, base_channels=base_channels, forest=forest,
                       **params)
+        self._active = True
         self._thread = threading.Thread(target=self._run, kwargs=kwargs, daemon=True,
                                         name="brushlab-network-training")
         self._thread.start()
@@ -72,10 +88,16 @@ class NetworkTraining:
                            f"{net.training.get('steps')}"
                            + (f", validation F1 {best:.3f}" if best is not None else ""))
             self.fraction = 1.0
+            if self.source == "network":  # the overlay shows the network this one replaces
+                self.show("network")
+                if self.on_overlay is not None:
+                    self.on_overlay()
         except BrushlabError as exc:  # bad labels, no torch, out of memory: say so
             self.error = self.status = str(exc)
         except Exception as exc:  # noqa: BLE001 - a worker thread must report, not vanish
             self.error = self.status = f"training failed: {exc!r}"
+        finally:
+            self._active = False  # before the last update: the panel enables Train again
         if self.on_update is not None:
             self.on_update(self)
 
@@ -112,4 +134,3 @@ class NetworkTraining:
                 proba = proba.isel({dim: view.plane[dim]})
             view.show_probabilities(np.asarray(proba.transpose("class", "y", "x").values),
                                     [str(c) for c in result.coords["class"].values])
-        self.source = source

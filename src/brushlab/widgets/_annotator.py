@@ -222,6 +222,7 @@ class Annotator(LabelActions, ControlSync, w.VBox):
         self.models_panel = ModelsPanel(self.view, self._draw, self._report,
                                         background=self._busy.start)
         self.network_panel = NetworkPanel(self.view, self._draw, self._report)
+        self._canvas.on_overlay = self.network_panel.sync  # its toggle follows the overlay
         self._connect()
 
     def _connect(self) -> None:

@@ -35,6 +35,11 @@ class LayeredCanvas:
         Buffer pixels per CSS pixel.
     on_event : callable, optional
         Called with the :class:`Redraw` of each event after drawing (status updates).
+
+    Attributes
+    ----------
+    on_overlay : callable or None
+        Called after each redraw of the overlay layer (controls that show its source).
     """
 
     def __init__(
@@ -51,6 +56,7 @@ class LayeredCanvas:
         self.widget.layout.height = f"{css_size[0]}px"
         self.pixel_ratio = pixel_ratio
         self.on_event = on_event
+        self.on_overlay: Callable[[], None] | None = None
         self.widget.on_mouse_down(self._handler("mouse_down", view.mouse_down))
         self.widget.on_mouse_move(self._handler("mouse_move", view.mouse_move))
         self.widget.on_mouse_up(self._handler("mouse_up", view.mouse_up))
@@ -91,6 +97,8 @@ class LayeredCanvas:
                 self._put(OVERLAY, *self.view.render_overlay(), clear=True)
             if redraw.cursor:
                 self._draw_cursor()
+        if redraw.overlay and self.on_overlay is not None:
+            self.on_overlay()
 
     def _put(self, index: int, rect: CanvasRect, rgba: np.ndarray, clear: bool = False) -> None:
         layer = self.widget[index]

@@ -33,7 +33,9 @@ class NetworkPanel:
     def __init__(self, view: AnnotationView, draw: Callable[[Redraw], None],
                  report: Callable[..., None]) -> None:
         self.draw, self.report = draw, report
-        self.training = NetworkTraining(view, on_update=self._update)
+        self.training = NetworkTraining(view, on_update=self._update,
+                                        on_overlay=lambda: self.draw(Redraw(overlay=True)))
+        self._syncing = False
         self.minutes = w.FloatSlider(value=2.0, min=0.25, max=30.0, step=0.25,
                                      description="Minutes")
         self.size = w.Dropdown(options=[("small (3 levels x 8)", (3, 8)),
@@ -46,11 +48,13 @@ class NetworkPanel:
         self.cancel_button = w.Button(description="Cancel", icon="stop", disabled=True)
         self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="Progress")
         self.status = w.HTML("not trained")
+        self.status.add_class("brushlab-network-status")  # tests read it in the browser
         self.overlay = w.ToggleButtons(options=["forest", "network"], value="forest",
                                        description="Overlay")
         self.train_button.on_click(lambda _: self.train())
         self.cancel_button.on_click(lambda _: self.training.cancel())
-        self.overlay.observe(lambda change: self.show(change["new"]), names="value")
+        self.overlay.observe(lambda change: None if self._syncing else self.show(change["new"]),
+                             names="value")
         self.figure, self.source = _figure()
         plot: Any = w.HTML("(bokeh plot unavailable)")
         try:
@@ -78,11 +82,26 @@ class NetworkPanel:
             self.training.show(source)
         except Exception as exc:  # noqa: BLE001 - shown to the user, not raised into ipywidgets
             self.report(str(exc), error=True)
+            self.sync()
             return
         self.draw(Redraw(overlay=True))
 
+    def sync(self) -> None:
+        """Make the Overlay toggle say what the canvas shows.
+
+        Train, Live or a plane change replace the network's overlay with the forest's;
+        the toggle follows, so clicking "network" brings the network back.
+        """
+        shown = self.training.source
+        if self.overlay.value != shown:
+            self._syncing = True
+            try:
+                self.overlay.value = shown
+            finally:
+                self._syncing = False
+
     def _update(self, training: NetworkTraining) -> None:
-        running = training.running and training.fraction < 1.0
+        running = training.running
         self.train_button.disabled = running
         self.cancel_button.disabled = not running
         self.bar.value = training.fraction
