@@ -105,6 +105,32 @@ def test_same_seed_same_model_whatever_the_threads():
         assert_array_equal(array, b._model.arrays[name], err_msg=name)
 
 
+def test_subsampling_is_seeded_and_only_used_with_enough_labels():
+    rng = np.random.default_rng(0)
+    x = rng.random((4000, 5)).astype(np.float32)
+    y = np.where(x[:, 0] + 0.2 * rng.random(4000) > 0.6, 2, 1)
+    a, b, c = (BoostedTrees(n_trees=5, random_state=s).fit(x, y) for s in (0, 0, 1))
+    assert a.meta["subsample_used"] == 0.5
+    assert_array_equal(a.arrays["leaf_value"], b.arrays["leaf_value"])  # same seed, same model
+    assert not np.array_equal(a.arrays["leaf_value"], c.arrays["leaf_value"])  # other bags
+    full = BoostedTrees(n_trees=5, subsample=1.0, random_state=0).fit(x, y)
+    assert full.meta["subsample_used"] == 1.0
+    few = BoostedTrees(n_trees=5, random_state=0).fit(x[:600], y[:600])  # < 31 leaves x 20 x 2
+    assert few.meta["subsample_used"] == 1.0
+
+
+def test_the_first_few_scribbles_give_trees_that_split():
+    image = np.zeros((40, 50), np.float32)
+    image[:, 25:] = 1
+    image += np.random.default_rng(0).normal(0, 0.2, image.shape).astype(np.float32)
+    labels = np.zeros(image.shape, np.uint8)
+    labels[5, 2:20], labels[5, 30:48] = 1, 2  # 36 pixels: fewer than 2 leaves x 20
+    clf = brushlab.PixelClassifier(FS, random_state=0).fit(image, labels)
+    seg = clf.predict(image).segmentation.values
+    assert (seg[:, :20] == 1).mean() > 0.95 and (seg[:, 30:] == 2).mean() > 0.95
+    assert clf._model.meta["min_samples_leaf_used"] == 1
+
+
 def test_feature_importances_are_gain_and_find_the_signal():
     rng = np.random.default_rng(3)
     x = rng.random((4000, 6)).astype(np.float32)
@@ -153,6 +179,11 @@ def test_bad_settings_are_refused():
         brushlab.PixelClassifier(model="svm")
     with pytest.raises(ClassifierError, match="n_leaves"):
         brushlab.PixelClassifier(n_leaves=1)
+    for bad in (0, 1.5):
+        with pytest.raises(ClassifierError, match="subsample must be in"):
+            brushlab.PixelClassifier(subsample=bad)
+        with pytest.raises(ClassifierError, match="subsample must be in"):
+            BoostedTrees(subsample=bad)
     with pytest.raises(ClassifierError, match="not trained"):
         BoostedTrees().predict_proba(np.zeros((2, 3), np.float32))
     with pytest.raises(ClassifierError, match="features"):

@@ -113,7 +113,9 @@ class BoostedTrees:
     max_depth : int, optional
         Depth limit per tree (none when None).
     min_samples_leaf : int, default 20
-        Fewest labelled pixels in a leaf.
+        Fewest labelled pixels in a leaf; lowered (to at least 1) when the labels are
+        fewer than ``2 * n_leaves * min_samples_leaf``, so that the first few
+        scribbles still give trees that split.
     subsample : float, default 0.5
         Share of the labelled pixels each tree is fitted on, drawn anew per tree
         (stochastic gradient boosting; 1 = all). Used only when that share still holds
@@ -214,8 +216,10 @@ class BoostedTrees:
         # One thread up to 100k labelled pixels: LightGBM's OpenMP threads gain nothing on
         # so few rows and lose seconds when other jobs share the cores (benchmarks/README.md).
         threads = min(int(self.n_jobs or os.cpu_count() or 1), max(1, len(y) // 100_000))
-        # Subsample only where a subsample can still grow a whole tree: the first few
-        # scribbles (tens of pixels) train on all of them.
+        # With the first few scribbles (tens of pixels) a tree must still be able to split:
+        # fewer pixels per leaf, so that n_leaves leaves fit in the labels, and no
+        # subsampling unless a subsample can still grow a whole tree.
+        min_leaf = max(1, min(self.min_samples_leaf, len(y) // (2 * self.n_leaves)))
         whole_tree = self.n_leaves * self.min_samples_leaf
         fraction = self.subsample if len(y) * self.subsample >= whole_tree else 1.0
         params = {
@@ -224,7 +228,7 @@ class BoostedTrees:
             "num_leaves": self.n_leaves,
             "learning_rate": self.learning_rate,
             "max_depth": -1 if self.max_depth is None else int(self.max_depth),
-            "min_data_in_leaf": self.min_samples_leaf,
+            "min_data_in_leaf": min_leaf,
             # each tree on a random share of the labels (stochastic gradient boosting)
             "bagging_fraction": fraction,
             "bagging_freq": 1 if fraction < 1 else 0,
@@ -244,6 +248,7 @@ class BoostedTrees:
             classes_=[int(c) for c in classes],
             params=self.get_params(),
             subsample_used=fraction,
+            min_samples_leaf_used=min_leaf,
         )
         self.classes_ = classes.astype(np.int64)
         self.arrays, self.meta = arrays, meta
