@@ -15,6 +15,7 @@ from brushlab.classifier._pixel_classifier import (
     load_classifier,
 )
 from brushlab.classifier._planes import per_plane, plane_halo, plane_tile, predict_plane_region
+from brushlab.classifier.boosted_trees import preload
 from brushlab.classifier.results import OUTPUTS, build_result, derive_outputs, result_dataset
 
 __all__ = [
@@ -32,5 +33,6 @@ __all__ = [
     "plane_halo",
     "plane_tile",
     "predict_plane_region",
+    "preload",
     "result_dataset",
 ]

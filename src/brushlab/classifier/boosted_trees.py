@@ -51,7 +51,7 @@ from brushlab.classifier.boosted_arrays import (
 from brushlab.classifier.boosted_onnx import prediction_session
 from brushlab.errors import ClassifierError, ModelFileError
 
-__all__ = ["BoostedTrees", "softmax_scores", "DEFAULTS"]
+__all__ = ["BoostedTrees", "softmax_scores", "DEFAULTS", "preload"]
 
 _LIGHTGBM = object()  # marks a model predicting with LightGBM (no onnxruntime)
 _SESSION_LOCK = threading.Lock()
@@ -64,6 +64,44 @@ DEFAULTS: dict[str, Any] = {
     "min_samples_leaf": 20,
     "subsample": 0.5,
 }
+
+
+_PRELOADED = threading.Event()
+
+
+def preload(*, background: bool = True) -> None:
+    """Import the libraries boosted trees train and predict with, once per process.
+
+    LightGBM, onnx and onnxruntime take about a second to import on a 2-core machine;
+    a Session calls this when it starts computing features, so that the first Train or
+    live overlay does not wait for them. Missing optional libraries are skipped.
+
+    Parameters
+    ----------
+    background : bool, default True
+        Import on a daemon thread and return at once.
+
+    Examples
+    --------
+    >>> preload(background=False)
+    """
+
+    def run() -> None:
+        import importlib
+
+        for name in ("lightgbm", "onnx", "onnxruntime"):
+            try:
+                importlib.import_module(name)
+            except ImportError:  # the core install has no onnx; LightGBM then predicts
+                pass
+
+    if _PRELOADED.is_set():
+        return
+    _PRELOADED.set()
+    if background:
+        threading.Thread(target=run, name="brushlab-preload", daemon=True).start()
+    else:
+        run()
 
 
 def softmax_scores(scores: np.ndarray, n_classes: int) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 import xarray as xr
 
 from brushlab._core.threads import resolve_n_jobs
-from brushlab.classifier import PixelClassifier, per_plane, predict_plane_region
+from brushlab.classifier import PixelClassifier, per_plane, predict_plane_region, preload
 from brushlab.errors import ClassifierError, ImageError, LabelError
 from brushlab.features import FeatureSet
 from brushlab.session._feature_cache import FeatureCache
@@ -184,6 +184,8 @@ class Session(NetworkTraining, SessionPersistence, LabelVerbs, LabelEditor):
             Tiles queued or already cached.
         """
         entry = self._entry(image)
+        if self.classifier_params.get("model", "boosted_trees") == "boosted_trees":
+            preload()  # the first Train / live overlay should not wait for imports
         if region is None and plane is None:
             futures = self._cache.prefetch(entry.key)
         else:
@@ -426,7 +428,6 @@ class Session(NetworkTraining, SessionPersistence, LabelVerbs, LabelEditor):
             result = self.predict_region(index, (ys, xs), plane=p or None)
         return most_uncertain_window(result, (ys, xs), int(size))
 
-    # -- labels from the model -----------------------------------------------
     # -- live updates ------------------------------------------------------------
     def live(
         self,
