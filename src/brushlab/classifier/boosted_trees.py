@@ -11,8 +11,8 @@ Defaults (chosen on ISBI 2012, BBBC039 and blobs, see ``benchmarks/select_engine
 benchmarks/README.md): 50 trees, 31 leaves, learning rate 0.1, at least 20 labelled pixels
 per leaf (fewer when there are few labels, so the first scribbles still split), each tree
 fitted on a seeded random half of the labels (``subsample=0.5``, only with enough labels
-for whole trees), 63 histogram bins, no class balancing. The same seed gives the same
-model whatever the thread count. ISBI membrane F1 on slices 15-19 outside the scribbles,
+for whole trees), 63 histogram bins from 8,192 labels on (255 below), no class
+balancing. The same seed gives the same model whatever the thread count. ISBI membrane F1 on slices 15-19 outside the scribbles,
 ilastik's 49 features, with a real user's label count (scribbles on all 20 slices, ~48k
 pixels) and with sparse scribbles (3 slices, ~2.5k pixels):
 
@@ -68,11 +68,12 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-# Histogram bins per feature: 63 instead of LightGBM's 255 trains in two thirds of the time
-# (Session.train at 10k labels: ~200 vs ~305 ms on a quiet 2-core machine) at ISBI membrane
-# F1 0.7423 vs 0.7437 with a real user's label count and 0.7200 vs 0.7172 with sparse
-# scribbles (benchmarks/README.md, "Classifier engine").
-_MAX_BIN = 63
+# Histogram bins per feature: with many labels 63 instead of LightGBM's 255 trains in two
+# thirds of the time (Session.train at 10k labels: ~200 vs ~305 ms on a quiet 2-core
+# machine) at ISBI membrane F1 0.7423 vs 0.7437 with a real user's label count. With few
+# labels fitting is fast anyway and coarse bins hurt: BBBC039 (~280 labelled pixels per
+# image) instance F1 0.858 vs 0.890 (benchmarks/README.md, "Classifier engine").
+_MAX_BIN, _FEW_LABELS_MAX_BIN, _MANY_LABELS = 63, 255, 8192
 
 _PRELOADED = threading.Event()
 
@@ -278,7 +279,7 @@ class BoostedTrees:
             # each tree on a random share of the labels (stochastic gradient boosting)
             "bagging_fraction": fraction,
             "bagging_freq": 1 if fraction < 1 else 0,
-            "max_bin": _MAX_BIN,
+            "max_bin": _MAX_BIN if len(y) >= _MANY_LABELS else _FEW_LABELS_MAX_BIN,
             "use_missing": False,  # features are finite; arrays store no missing branches
             "seed": 0 if self.random_state is None else int(self.random_state),
             "deterministic": True,
