@@ -12,9 +12,10 @@ benchmarks/README.md): 50 trees, 31 leaves, learning rate 0.1, at least 20 label
 per leaf (fewer when there are few labels, so the first scribbles still split), each tree
 fitted on a seeded random half of the labels (``subsample=0.5``, only with enough labels
 for whole trees), 63 histogram bins from 8,192 labels on (255 below), no class
-balancing. The same seed gives the same model whatever the thread count. ISBI membrane F1 on slices 15-19 outside the scribbles,
-ilastik's 49 features, with a real user's label count (scribbles on all 20 slices, ~48k
-pixels) and with sparse scribbles (3 slices, ~2.5k pixels):
+balancing. The same seed gives the same model whatever the thread count. ISBI membrane
+F1 on slices 15-19 outside the scribbles, ilastik's 49 features, with a real user's label
+count (scribbles on all 20 slices, ~48k pixels) and with sparse scribbles (3 slices,
+~2.5k pixels):
 
 ===================================  =========  ======  ==================
 LightGBM, same features and labels   realistic  sparse  note
