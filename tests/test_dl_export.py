@@ -127,9 +127,9 @@ def test_class_never_labelled_gets_zero_probability(coins, tmp_path):
     img, labels = coins
     clf = brushlab.PixelClassifier(n_trees=5, random_state=1, n_jobs=1)
     clf.fit(img, labels, class_names=["background", "coin", "dirt"])
-    path = clf.export_bioimageio(tmp_path / "three", sample_image=img[:64, :64])
-    got = brushlab.load_model(path).predict(img[:64, :64])
-    ref = clf.predict(img[:64, :64])
+    path = clf.export_bioimageio(tmp_path / "three", sample_image=img[:128, :128])
+    got = brushlab.load_model(path).predict(img[:128, :128])
+    ref = clf.predict(img[:128, :128])
     assert float(got.probabilities.sel({"class": "dirt"}).max()) == 0.0
     assert np.abs(got.probabilities.values - ref.probabilities.values).max() < 1e-4
 
