@@ -68,14 +68,23 @@ def f1(pred: np.ndarray, truth: np.ndarray) -> float:
     return 2 * tp / max(1.0, float(pred.sum() + truth.sum()))
 
 
+#: What the "network + forest" U-Net reads: ``True`` is NetworkClassifier's default forest.
+FOREST_INPUT: dict[str, Any] = {"default": True,
+                                "boosted": lambda: brushlab.PixelClassifier(random_state=0),
+                                "random_forest": lambda: brushlab.PixelClassifier(
+                                    model="random_forest", random_state=0)}
+
+
 def train_all(images: list[Any], scribbles: list[np.ndarray], names: list[str],
-              minutes: float, log: Callable[[str], None]) -> dict[str, Any]:
+              minutes: float, log: Callable[[str], None],
+              forest_input: str = "default") -> dict[str, Any]:
     out: dict[str, Any] = {}
+    given = FOREST_INPUT[forest_input]
     makers = {
         "forest": lambda: brushlab.PixelClassifier(random_state=0),
         "network": lambda: NetworkClassifier(forest=None, minutes=minutes, random_state=0),
-        "network + forest": lambda: NetworkClassifier(forest=True, minutes=minutes,
-                                                      random_state=0),
+        "network + forest": lambda: NetworkClassifier(
+            forest=given if given is True else given(), minutes=minutes, random_state=0),
     }
     for name, make in makers.items():
         t0 = time.perf_counter()
@@ -92,7 +101,8 @@ def train_all(images: list[Any], scribbles: list[np.ndarray], names: list[str],
     return out
 
 
-def isbi(minutes: float, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
+def isbi(minutes: float, quick: bool, log: Callable[[str], None],
+         forest_input: str = "default") -> dict[str, Any]:
     root = DATA / "isbi2012"
     train_ids, test_ids = range(0, 15), range(15, 20)
     images = {i: brushlab.imread(root / f"image_{i:02d}.png") for i in range(20)}
@@ -100,7 +110,7 @@ def isbi(minutes: float, quick: bool, log: Callable[[str], None]) -> dict[str, A
     scribbles = [simulate_scribbles(truth[i], classes=[0, 255], strokes_per_class=25,
                                     stroke_length=20, seed=i) for i in train_ids]
     models = train_all([images[i] for i in train_ids], scribbles, ["membrane", "interior"],
-                       minutes, log)
+                       minutes, log, forest_input=forest_input)
     scores: dict[str, list[float]] = {m: [] for m in METHODS}
     for i in test_ids:
         membrane = truth[i] == 0
@@ -124,7 +134,8 @@ def isbi(minutes: float, quick: bool, log: Callable[[str], None]) -> dict[str, A
             "predict_s": predict_s}
 
 
-def bbbc039(minutes: float, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
+def bbbc039(minutes: float, quick: bool, log: Callable[[str], None],
+            forest_input: str = "default") -> dict[str, Any]:
     root = DATA / "bbbc039"
     ids = [p.stem.split("_")[1] for p in sorted(root.glob("image_*.tif"))]
     train_ids, test_ids = ids[:6], ids[6:] if not quick else ids[6:9]
@@ -133,7 +144,7 @@ def bbbc039(minutes: float, quick: bool, log: Callable[[str], None]) -> dict[str
     scribbles = [simulate_scribbles(masks[k].astype(np.uint8), classes=[0, 1],
                                     strokes_per_class=10, seed=1) for k in train_ids]
     models = train_all([images[k] for k in train_ids], scribbles, ["background", "nucleus"],
-                       minutes, log)
+                       minutes, log, forest_input=forest_input)
     pixel: dict[str, list[float]] = {m: [] for m in METHODS}
     inst: dict[str, list[float]] = {m: [] for m in METHODS}
     for k in test_ids:
@@ -158,14 +169,17 @@ def main() -> None:
     parser.add_argument("--bbbc-minutes", type=float, default=2.0, help="BBBC039 budget")
     parser.add_argument("--quick", action="store_true", help="fewer BBBC039 test images")
     parser.add_argument("--skip-bbbc", action="store_true")
+    parser.add_argument("--forest-input", choices=sorted(FOREST_INPUT), default="default",
+                        help="the forest the network + forest U-Net reads (default: "
+                             "NetworkClassifier's own, forest=True)")
     args = parser.parse_args()
 
     def log(msg: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')} load {os.getloadavg()[0]:.1f}] {msg}", flush=True)
 
     log(f"cores {os.cpu_count()}, data {DATA}")
-    a = isbi(args.minutes, args.quick, log)
-    b = None if args.skip_bbbc else bbbc039(args.bbbc_minutes, args.quick, log)
+    a = isbi(args.minutes, args.quick, log, args.forest_input)
+    b = None if args.skip_bbbc else bbbc039(args.bbbc_minutes, args.quick, log, args.forest_input)
     forest_predict = a["predict_s"]["forest"]
     print(f"\nload average {os.getloadavg()}; ISBI budget {args.minutes} min, "
           f"BBBC039 budget {args.bbbc_minutes} min")

@@ -93,6 +93,23 @@ def _lab_server(root: Path) -> Server:
     )
 
 
+def _open_in_lab(browser, server: Server, name: str):  # type: ignore[no-untyped-def]
+    """A page with notebook ``name`` open in JupyterLab, once its kernel is idle.
+
+    Run-all before the kernel is ready runs nothing and fails nothing: hence the wait.
+    """
+    page = browser.new_page(viewport={"width": 1600, "height": 1200})
+    page.goto(f"http://127.0.0.1:{server.port}/lab/tree/{name}?token={server.token}",
+              timeout=TIMEOUT_MS)
+    _wait_for(page, """() => {
+        const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+        const ctx = w && w.sessionContext;
+        return ctx && ctx.isReady && ctx.session && ctx.session.kernel
+               && ctx.session.kernel.status === 'idle';
+    }""")
+    return page
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     shutil.copy(NOTEBOOK, tmp_path / NOTEBOOK.name)
@@ -257,17 +274,7 @@ def _counts_of(page) -> list[int]:
 def test_quickstart_in_jupyterlab(browser, workdir: Path) -> None:
     server = _lab_server(workdir)
     try:
-        page = browser.new_page(viewport={"width": 1600, "height": 1200})
-        page.goto(f"http://127.0.0.1:{server.port}/lab/tree/{NOTEBOOK.name}?token={server.token}",
-                  timeout=TIMEOUT_MS)
-        _wait_for(page, "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                        " && window.jupyterapp.shell.currentWidget.sessionContext")
-        # Wait for the kernel: run-all before it is ready runs nothing and fails nothing.
-        _wait_for(page, """() => {
-            const ctx = window.jupyterapp.shell.currentWidget.sessionContext;
-            return ctx.isReady && ctx.session && ctx.session.kernel
-                   && ctx.session.kernel.status === 'idle';
-        }""")
+        page = _open_in_lab(browser, server, NOTEBOOK.name)
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
         # JupyterLab detaches cells scrolled out of view: bring the annotator's cell back
         _wait_for(page, f"() => {{ window.jupyterapp.shell.currentWidget.content"
@@ -374,15 +381,7 @@ def test_czi_annotated_with_whole_labels_at_1280_and_1600(browser, tmp_path: Pat
     shots.mkdir(parents=True, exist_ok=True)
     server = _lab_server(tmp_path)
     try:
-        page = browser.new_page(viewport={"width": 1600, "height": 1200})
-        page.goto(f"http://127.0.0.1:{server.port}/lab/tree/czi.ipynb?token={server.token}",
-                  timeout=TIMEOUT_MS)
-        _wait_for(page, """() => {
-            const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-            const ctx = w && w.sessionContext;
-            return ctx && ctx.isReady && ctx.session && ctx.session.kernel
-                   && ctx.session.kernel.status === 'idle';
-        }""")
+        page = _open_in_lab(browser, server, "czi.ipynb")
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
         _wait_for(page, f"() => ({_CANVAS_JS})().length >= 1")
         _wait_for(page, f"() => ({_OPAQUE_JS})() > 100000")
@@ -490,15 +489,7 @@ def test_network_tab_trains_overlays_and_saves_in_jupyterlab(browser, tmp_path: 
     shots.mkdir(parents=True, exist_ok=True)
     server = _lab_server(tmp_path)
     try:
-        page = browser.new_page(viewport={"width": 1600, "height": 1200})
-        page.goto(f"http://127.0.0.1:{server.port}/lab/tree/network.ipynb?token={server.token}",
-                  timeout=TIMEOUT_MS)
-        _wait_for(page, """() => {
-            const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-            const ctx = w && w.sessionContext;
-            return ctx && ctx.isReady && ctx.session && ctx.session.kernel
-                   && ctx.session.kernel.status === 'idle';
-        }""")
+        page = _open_in_lab(browser, server, "network.ipynb")
         _run_cell(page, 0)  # only the annotator: the round trip runs once a network exists
         _wait_for(page, f"() => ({_CANVAS_JS})().length >= 1")
         _wait_for(page, f"() => ({_OPAQUE_JS})() > 100000")

@@ -74,7 +74,7 @@ def test_fit_several_images_of_different_sizes_and_balancing(rng):
 
 
 def test_features_only_computed_around_labels(rng, monkeypatch):
-    img, _ = _two_region_image(rng, (512, 512))
+    img, _ = _two_region_image(rng, (1024, 1024))
     labels = np.zeros(img.shape, np.uint8)
     labels[10:14, 10:40] = 1
     labels[20:24, 300:330] = 2

@@ -28,8 +28,10 @@ __all__ = ["DEFAULT_TILE", "FIT_TILE", "MODELS", "PixelClassifier", "load_classi
 MODELS = ("boosted_trees", "random_forest")
 _FOREST_DEFAULTS = {"n_trees": 100, "min_samples_leaf": 1}
 # Fitting computes features only on tiles that hold labels. Scribbles in 3D lie on a
-# few planes, so thin 3D tiles waste the least halo per labelled voxel.
-FIT_TILE = {2: (128, 128), 3: (4, 128, 128)}
+# few planes, so thin 3D tiles waste the least halo per labelled voxel. In 2D, 256 x 256:
+# with sigma 10 (a 60-pixel halo) 128 x 128 tiles computed 3.75x their area; fit of the
+# ISBI scribbles 2.6 s vs 4.6 s (all 20 slices) and 0.47 s vs 0.72 s (3 slices).
+FIT_TILE = {2: (256, 256), 3: (4, 128, 128)}
 
 
 class PixelClassifier(ClassifierFiles, TilePrediction):
