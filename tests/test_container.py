@@ -310,3 +310,18 @@ def test_n_jobs_bounds():
             check_n_jobs(bad)
     assert check_n_jobs(np.int64(3)) == 3
     assert json.dumps(check_n_jobs(4)) == "4"
+
+
+def test_a_zip_version_zipfile_cannot_read_is_a_clear_error(tmp_path):
+    """zipfile raises NotImplementedError for "zip file version 6.5" (found by test_fuzz)."""
+    path = tmp_path / "c.bin"
+    with NpyContainerWriter.create(path, POLICY) as writer:
+        entry = writer.add_array("a.npy", np.arange(4))
+    data = bytearray(path.read_bytes())
+    # central directory: bytes 6-7 = the version needed to extract
+    at = data.rfind(b"PK\x01\x02")
+    data[at + 6:at + 8] = struct.pack("<H", 65)
+    path.write_bytes(bytes(data))
+    with pytest.raises(ProjectError, match="zip file version 6.5"):
+        with SafeZip.open(path, POLICY) as archive:
+            archive.read_array("a.npy", entry)

@@ -232,7 +232,7 @@ class SafeZip:
             handle.seek(0)
             try:
                 archive = zipfile.ZipFile(handle)
-            except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+            except (*_READ_ERRORS, ValueError) as exc:  # NotImplementedError: "zip version 6.5"
                 raise cls._unreadable(path, policy, start, exc) from exc
         except BaseException:
             handle.close()
