@@ -68,23 +68,24 @@ def f1(pred: np.ndarray, truth: np.ndarray) -> float:
     return 2 * tp / max(1.0, float(pred.sum() + truth.sum()))
 
 
-#: What the "network + forest" U-Net reads: ``True`` is NetworkClassifier's default forest.
-FOREST_INPUT: dict[str, Any] = {"default": True,
-                                "boosted": lambda: brushlab.PixelClassifier(random_state=0),
-                                "random_forest": lambda: brushlab.PixelClassifier(
-                                    model="random_forest", random_state=0)}
+#: What the "network + forest" U-Net reads (its ``forest=``); True: NetworkClassifier's own.
+FOREST_INPUT: dict[str, Callable[[], Any]] = {
+    "default": lambda: True,
+    "boosted": lambda: brushlab.PixelClassifier(random_state=0),
+    "random_forest": lambda: brushlab.PixelClassifier(model="random_forest", random_state=0),
+}
 
 
 def train_all(images: list[Any], scribbles: list[np.ndarray], names: list[str],
               minutes: float, log: Callable[[str], None],
               forest_input: str = "default") -> dict[str, Any]:
     out: dict[str, Any] = {}
-    given = FOREST_INPUT[forest_input]
+    forest = FOREST_INPUT[forest_input]
     makers = {
         "forest": lambda: brushlab.PixelClassifier(random_state=0),
         "network": lambda: NetworkClassifier(forest=None, minutes=minutes, random_state=0),
-        "network + forest": lambda: NetworkClassifier(
-            forest=given if given is True else given(), minutes=minutes, random_state=0),
+        "network + forest": lambda: NetworkClassifier(forest=forest(), minutes=minutes,
+                                                      random_state=0),
     }
     for name, make in makers.items():
         t0 = time.perf_counter()
