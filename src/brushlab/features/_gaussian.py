@@ -65,9 +65,14 @@ def gaussian_kernel1d(sigma: float, order: int, radius: int) -> np.ndarray:
 
 
 def _block_size(radius: int) -> int:
-    # Outputs per GEMM block: about twice the kernel length keeps the wasted
-    # multiplications by zero under 3x while the GEMMs stay large enough.
-    return int(min(128, max(16, 2 * (2 * radius + 1))))
+    # Outputs per GEMM block: half the kernel length. Each output costs block + K - 1
+    # multiply-adds (the band plus its zeros), so smaller blocks waste less; below K/2
+    # the GEMMs get too small to gain more. Measured on the 49 default features of a
+    # 2048 x 2048 image, 256-pixel tiles on 2 threads, BLAS single-threaded: 1.50 s with
+    # blocks of 2K (at most 128), 1.12 s with K/2, 1.12 s with K/4, 1.19 s with 32.
+    # Results are bit-identical for any block size: the zeros add nothing and each
+    # output still sums its K products in the same order.
+    return int(min(128, max(16, (2 * radius + 1) // 2)))
 
 
 _CHUNK = 64  # columns per GEMM along the axis that is not filtered
