@@ -348,33 +348,46 @@ class NetworkClassifier:
         tile = tuple(int(t) for t in (tile_shape or self.tile_shape or DEFAULT_TILE[arch.ndim]))
         if len(tile) != arch.ndim or min(tile) < 1:
             raise ClassifierError(f"tile_shape {tile} must have {arch.ndim} positive entries")
-        halo = self.halo(fr.spacing)
         shape = fr.arrays[0].shape[1:]
         proba = np.zeros((len(fr.arrays), len(self.class_names or []), *shape), np.float32)
-        jobs = [(fi, t) for fi in range(len(fr.arrays)) for t in iter_tiles(shape, tile)]
+        tiles = list(iter_tiles(shape, tile))
         threads = int(self.n_jobs) if self.n_jobs else (os.cpu_count() or 1)
         session = onnx_session(self.onnx or b"", self.device, threads)
-
-        # One tile at a time: the forest's part on a thread pool (in its own small tiles),
-        # then the network on every core.
+        done = 0
+        # Per frame: the network's input once (the forest's part on a thread pool, in
+        # its own small tiles), then the network tile by tile on every core. Computing
+        # the forest per network tile instead redid it on every tile's halo (1.27x the
+        # frame at 2048 x 2048 with 1024-pixel tiles).
         with ThreadPoolExecutor(threads) as pool:
-            for j, (fi, t) in enumerate(jobs, 1):
-                block = read_with_halo(np.asarray(fr.arrays[fi], np.float32), t, halo)
-                origin = [s.start - h for s, h in zip(t, halo)]
-                win, win_origin = self._window(block, halo, origin, fr.spacing, pool)
-                proba[(fi, slice(None), *t)] = run_window(  # type: ignore[index]
-                    session, arch, win, win_origin, [s.start for s in t],
-                    [s.stop - s.start for s in t])
-                if progress is not None:
-                    progress(j, len(jobs))
+            sp = list(fr.spacing)
+            frame_halo = (self.forest.features.halo(sp) if self.forest is not None
+                          else (0,) * arch.ndim)
+            for fi, frame in enumerate(fr.arrays):
+                whole = tuple(slice(0, n) for n in shape)
+                block = read_with_halo(np.asarray(frame, np.float32), whole, frame_halo)
+                origin = [-h for h in frame_halo]
+                inputs, _ = self._window(block, frame_halo, origin, fr.spacing, pool,
+                                         network_halo=False)
+                for t in tiles:
+                    win = read_with_halo(inputs, t, arch.halo)
+                    proba[(fi, slice(None), *t)] = run_window(  # type: ignore[index]
+                        session, arch, win, [s.start - h for s, h in zip(t, arch.halo)],
+                        [s.start for s in t], [s.stop - s.start for s in t])
+                    done += 1
+                    if progress is not None:
+                        progress(done, len(tiles) * len(fr.arrays))
         return result_dataset(proba, img, outputs, list(self.class_names or []))
 
     def _window(self, block: np.ndarray, halo: Sequence[int], origin: Sequence[int],
-                spacing: Sequence[float] | None, pool: ThreadPoolExecutor | None = None
-                ) -> tuple[np.ndarray, list[int]]:
-        """Network input around a tile (normalised image, forest probabilities) and its origin."""
+                spacing: Sequence[float] | None, pool: ThreadPoolExecutor | None = None,
+                *, network_halo: bool = True) -> tuple[np.ndarray, list[int]]:
+        """Network input around a tile (normalised image, forest probabilities) and its origin.
+
+        With ``network_halo=False`` the input covers the tile only (no network margin).
+        """
         arch = self._require_trained()
-        extra = [int(h) - n for h, n in zip(halo, arch.halo)]
+        margin = arch.halo if network_halo else [0] * arch.ndim
+        extra = [int(h) - n for h, n in zip(halo, margin)]
         if min(extra) < 0:
             raise ClassifierError(f"halo {tuple(halo)} is smaller than the network needs "
                                   f"{self.halo(spacing)}")
