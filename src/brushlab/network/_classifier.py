@@ -16,6 +16,7 @@ from brushlab._core.tiling import iter_tiles, read_with_halo
 from brushlab.classifier import OUTPUTS, PixelClassifier, result_dataset
 from brushlab.errors import ClassifierError, ImageError, LabelError, MissingDependencyError
 from brushlab.io import check_image, check_labels, split_frames
+from brushlab.network._forest_input import forest_probabilities
 from brushlab.network._geometry import Architecture, plan_architecture
 from brushlab.network._infer import onnx_session, run_window
 
@@ -396,45 +397,9 @@ class NetworkClassifier:
         std = np.asarray(self.std, np.float32).reshape(-1, *[1] * arch.ndim)
         parts = [(np.asarray(inner, np.float32) - mean) / std]
         if self.forest is not None:
-            parts.append(self._forest_part(block, extra, origin, spacing, pool))
+            parts.append(forest_probabilities(self.forest, block, extra, origin, spacing, pool,
+                                              len(self.class_names or [])))
         return np.concatenate(parts), [o + e for o, e in zip(origin, extra)]
-
-    def _forest_part(self, block: np.ndarray, extra: Sequence[int], origin: Sequence[int],
-                     spacing: Sequence[float] | None, pool: ThreadPoolExecutor | None
-                     ) -> np.ndarray:
-        """Predict the forest on ``block`` less ``extra``, in the forest's own tiles.
-
-        Tile results of a forest do not depend on the tiling, and small tiles are faster
-        (cache) and spread over threads.
-        """
-        from brushlab.classifier import DEFAULT_TILE as FOREST_TILE
-
-        forest = self.forest
-        assert forest is not None
-        sp = [1.0] * len(extra) if spacing is None else list(spacing)
-        fh = [int(h) for h in forest.features.halo(sp)]
-        if any(h > e for h, e in zip(fh, extra)):
-            raise ClassifierError(f"the halo leaves {tuple(extra)} for the forest's features, "
-                                  f"which need {tuple(fh)}: pass halo=self.halo(spacing)")
-        shape = [n - 2 * e for n, e in zip(block.shape[1:], extra)]
-        out = np.empty((len(self.class_names or []), *shape), np.float32)
-        tiles = list(iter_tiles(shape, forest.tile_shape or FOREST_TILE[len(shape)]))
-
-        def one(t: tuple[slice, ...]) -> None:
-            cut = tuple(slice(s.start + e - h, s.stop + e + h) for s, e, h in zip(t, extra, fh))
-            o = [g + c.start for g, c in zip(origin, cut)]
-            out[(slice(None), *t)] = forest.predict_tile(block[(slice(None), *cut)], halo=fh,
-                                                         origin=o, spacing=spacing)
-
-        if pool is None:
-            for t in tiles:
-                one(t)
-        else:
-            from threadpoolctl import threadpool_limits
-
-            with threadpool_limits(limits=1):
-                list(pool.map(one, tiles))
-        return out
 
     def predict_tile(
         self,

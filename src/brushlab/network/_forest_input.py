@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
+from brushlab._core.tiling import iter_tiles
 from brushlab.classifier import PixelClassifier
-from brushlab.errors import LabelError
+from brushlab.errors import ClassifierError, LabelError
 
 __all__ = ["frame_image", "fold_groups", "out_of_fold"]
 
@@ -122,3 +124,39 @@ def forest_template(forest: Any) -> PixelClassifier | None:
     if isinstance(forest, PixelClassifier):
         return forest
     raise TypeError(f"forest must be None, True or a brushlab.PixelClassifier, not {type(forest)}")
+
+
+def forest_probabilities(forest: PixelClassifier, block: np.ndarray, extra: Sequence[int],
+                         origin: Sequence[int], spacing: Sequence[float] | None,
+                         pool: ThreadPoolExecutor | None, n_classes: int) -> np.ndarray:
+    """Predict ``forest`` on ``block`` less ``extra`` per side, in the forest's own tiles.
+
+    ``origin`` is the global index of ``block``'s first pixel. Tile results of a forest do
+    not depend on the tiling, and small tiles are faster (cache) and spread over ``pool``.
+    """
+    from brushlab.classifier import DEFAULT_TILE as FOREST_TILE
+
+    sp = [1.0] * len(extra) if spacing is None else list(spacing)
+    fh = [int(h) for h in forest.features.halo(sp)]
+    if any(h > e for h, e in zip(fh, extra)):
+        raise ClassifierError(f"the halo leaves {tuple(extra)} for the forest's features, "
+                              f"which need {tuple(fh)}: pass halo=self.halo(spacing)")
+    shape = [n - 2 * e for n, e in zip(block.shape[1:], extra)]
+    out = np.empty((n_classes, *shape), np.float32)
+    tiles = list(iter_tiles(shape, forest.tile_shape or FOREST_TILE[len(shape)]))
+
+    def one(t: tuple[slice, ...]) -> None:
+        cut = tuple(slice(s.start + e - h, s.stop + e + h) for s, e, h in zip(t, extra, fh))
+        o = [g + c.start for g, c in zip(origin, cut)]
+        out[(slice(None), *t)] = forest.predict_tile(block[(slice(None), *cut)], halo=fh,
+                                                     origin=o, spacing=spacing)
+
+    if pool is None:
+        for t in tiles:
+            one(t)
+    else:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):
+            list(pool.map(one, tiles))
+    return out
