@@ -330,6 +330,11 @@ class NetworkClassifier:
     ) -> xr.Dataset:
         """Predict every pixel of ``image``, tile by tile (see :meth:`PixelClassifier.predict`).
 
+        The network's input for one frame (the normalised image and the forest's
+        probabilities) is held in memory next to the result, so the forest runs once per
+        frame; for images larger than memory use
+        :func:`brushlab.blockwise.predict_blockwise`.
+
         Returns
         -------
         xarray.Dataset
