@@ -121,9 +121,17 @@ def test_compute_in_2d_filters_each_slice(rng):
 
 def test_tiled_features_equal_untiled(smooth_image):
     fs = FeatureSet.all()
-    whole = fs.compute(smooth_image).values
+    whole = fs.compute(smooth_image, tile_shape=smooth_image.shape).values
     tiled = fs.compute(smooth_image, tile_shape=(32, 25)).values
     np.testing.assert_array_equal(whole, tiled)
+
+
+def test_default_tiles_on_threads_equal_one_tile(rng):
+    """The default (tiled, one thread per core) equals one untiled call, bit for bit."""
+    image = rng.random((300, 530)).astype(np.float32)
+    fs = FeatureSet.all()
+    whole = fs.compute(image, tile_shape=image.shape).values
+    np.testing.assert_array_equal(fs.compute(image).values, whole)
 
 
 def test_multichannel_features_per_channel(smooth_image):

