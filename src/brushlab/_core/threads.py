@@ -9,11 +9,15 @@ start that many threads.
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from brushlab.errors import ClassifierError
 
-__all__ = ["max_jobs", "check_n_jobs", "resolve_n_jobs"]
+__all__ = ["max_jobs", "check_n_jobs", "resolve_n_jobs", "map_single_blas"]
+
+_T = TypeVar("_T")
 
 
 def max_jobs() -> int:
@@ -88,3 +92,26 @@ def resolve_n_jobs(value: Any) -> int:
     if n is None:
         return cores
     return n if n > 0 else max(1, cores + 1 + n)
+
+
+def map_single_blas(fn: Callable[[Any], _T], items: Sequence[Any], threads: int) -> list[_T]:
+    """Run ``fn`` over ``items`` on up to ``threads`` threads, BLAS single-threaded inside.
+
+    The tiles supply the parallelism: OpenBLAS's own threads on top of them oversubscribe
+    the cores (the feature GEMMs of a 2048 x 2048 image: 2.89 s instead of 1.50 s on 2
+    cores) and spin when other jobs share them, even for one item. threadpoolctl's limit
+    is process-wide and restored on return.
+
+    Examples
+    --------
+    >>> map_single_blas(lambda x: x * x, [1, 2, 3], threads=2)
+    [1, 4, 9]
+    """
+    from threadpoolctl import threadpool_limits
+
+    threads = min(int(threads), max(1, len(items)))
+    with threadpool_limits(limits=1):
+        if threads == 1:
+            return [fn(it) for it in items]
+        with ThreadPoolExecutor(threads) as pool:
+            return list(pool.map(fn, items))

@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from brushlab._core.backend import array_module, is_cupy, to_numpy
-from brushlab._core.threads import check_n_jobs, resolve_n_jobs
+from brushlab._core.threads import check_n_jobs, map_single_blas, resolve_n_jobs
 from brushlab._core.tiling import iter_tiles, read_with_halo
 from brushlab.classifier._files import ClassifierFiles
 from brushlab.classifier._prediction import DEFAULT_TILE, TilePrediction
@@ -356,17 +355,8 @@ class PixelClassifier(ClassifierFiles, TilePrediction):
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def _map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
-        """Run ``fn`` over ``items`` on a thread pool, with BLAS single-threaded inside."""
-        from threadpoolctl import threadpool_limits
-
-        threads = min(self._threads(), max(1, len(items)))
-        # BLAS single-threaded even for one item: OpenBLAS's spinning threads cost 3-10x
-        # the CPU time of the features when other jobs share the cores (issue 14).
-        with threadpool_limits(limits=1):
-            if threads == 1:
-                return [fn(it) for it in items]
-            with ThreadPoolExecutor(threads) as pool:
-                return list(pool.map(fn, items))
+        """Run ``fn`` over ``items`` on this classifier's threads, BLAS single-threaded inside."""
+        return map_single_blas(fn, items, self._threads())
 
     # -- prediction ------------------------------------------------------------
     @property

@@ -368,8 +368,8 @@ class NetworkClassifier:
             sp = list(fr.spacing)
             frame_halo = (self.forest.features.halo(sp) if self.forest is not None
                           else (0,) * arch.ndim)
+            whole = tuple(slice(0, n) for n in shape)
             for fi, frame in enumerate(fr.arrays):
-                whole = tuple(slice(0, n) for n in shape)
                 block = read_with_halo(np.asarray(frame, np.float32), whole, frame_halo)
                 origin = [-h for h in frame_halo]
                 inputs, _ = self._window(block, frame_halo, origin, fr.spacing, pool,
